@@ -1,0 +1,110 @@
+# interlink — one non-recursive Makefile. `make help` lists the targets.
+# Flags come from pkg-config; objects go under $(B)/ with -MMD dependency files.
+
+CC      ?= cc
+B       ?= build
+SANITIZE ?=
+PKGS    := libmicrohttpd gnutls lmdb libconfuse jansson libcurl openssl
+PY      := /usr/bin/python3
+
+WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Werror
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -I. -MMD -MP
+LDLIBS  := -pthread
+ifneq ($(MAKECMDGOALS),deps)
+CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+endif
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+MAINS   := relay/relay_main.c
+LIBSRC  := $(filter-out $(MAINS),$(wildcard relay/*.c routing/*.c queue/*.c admin/*.c))
+LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
+UNITS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+BENCHES := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/bench_*.c))
+CRASH   := $(patsubst tests/crash/%.c,$(B)/crash/%,$(wildcard tests/crash/*.c))
+FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+
+.PHONY: all deps deps-build run test unit system crash asan fuzz bench clean help
+all: $(B)/interlinkd
+
+help:
+	@echo "make            build $(B)/interlinkd"
+	@echo "make run        install missing packages, build, run a local relay in the foreground"
+	@echo "make test       install missing packages, build, run unit + system tests, then again under ASan/UBSan"
+	@echo "make asan       unit + system tests built with -fsanitize=address,undefined"
+	@echo "make fuzz       libFuzzer targets with clang, $(FUZZ_SECONDS) s each"
+	@echo "make bench      benchmarks, printed beside their baselines"
+
+deps:
+	@packaging/deps.sh test
+deps-build:
+	@packaging/deps.sh build
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libinterlink.a: $(LIBOBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/interlinkd: $(B)/relay/relay_main.o $(B)/libinterlink.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libinterlink.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(B)/bench/%: $(B)/tests/bench/%.o $(B)/libinterlink.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/crash/%: $(B)/tests/crash/%.o $(B)/libinterlink.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- tests
+run: deps-build
+	@$(MAKE) --no-print-directory $(B)/interlinkd
+	@packaging/run-local.sh $(B)/interlinkd
+
+test: deps
+	@$(MAKE) --no-print-directory unit system crash
+	@$(MAKE) --no-print-directory asan
+
+unit: $(UNITS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
+
+crash: $(CRASH)
+	@set -e; for t in $(CRASH); do echo "== $$t"; $$t; done
+
+system: $(B)/interlinkd
+	INTERLINKD=$(abspath $(B)/interlinkd) $(PY) -m pytest -q tests/system
+
+asan:
+	@$(MAKE) --no-print-directory B=build/asan SANITIZE=address,undefined CC=gcc unit system
+
+# ---- fuzzing (clang's libFuzzer; seeds in tests/fuzz/corpus/<target>/)
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(WARN) -Wno-unused-command-line-argument \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+fuzz: deps
+	@set -e; for f in $(FUZZERS); do \
+	  mkdir -p build/fuzz build/fuzz/corpus/$$f; \
+	  echo "== $$f"; \
+	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$f tests/fuzz/$$f.c $(LIBSRC) $(LDLIBS); \
+	  build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/$$f- build/fuzz/corpus/$$f tests/fuzz/corpus/$$f; \
+	done
+
+bench: deps $(BENCHES)
+	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
+
+clean:
+	rm -rf build var/run-local
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,281 @@
+/*
+ * relay: the interlinkd daemon's own parts — logging, the configuration, the
+ * envelope v1 codec and the carrier-facing HTTP API. admin/ may use this
+ * header; routing/ and queue/ never include it.
+ * Functions return 0 or a negative RELAY_E* code unless they say otherwise.
+ */
+#ifndef INTERLINK_RELAY_H
+#define INTERLINK_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "routing/routing.h"
+
+#define INTERLINK_VERSION "0.1.0"
+
+enum relay_error {
+	RELAY_ECONFIG = 1, /* the configuration is invalid (see the message) */
+	RELAY_ENOMEM,      /* out of memory */
+	RELAY_EJSON,       /* the input is not JSON, or not an object/array */
+	RELAY_EFIELD,      /* an envelope field is missing or invalid */
+	RELAY_ETOOBIG,     /* the body is larger than the allowed size */
+	RELAY_ERECORD,     /* a stored binary record is corrupt or of another version */
+	RELAY_ELISTEN,     /* a listener could not be started */
+	RELAY_EMAX_
+};
+
+/* A static text for a RELAY_E* code (positive or negated). */
+const char *relay_strerror(int code);
+
+/* ---------------------------------------------------------------- logging */
+
+enum relay_log_level { RELAY_LOG_DEBUG, RELAY_LOG_INFO, RELAY_LOG_WARN, RELAY_LOG_ERROR };
+
+/* Sets the lowest level written (default info). Thread-safe. */
+void relay_log_set_level(enum relay_log_level level);
+
+/* Parses "debug", "info", "warn", "error". Returns 0 or -RELAY_ECONFIG. */
+int relay_log_level_parse(const char *name, enum relay_log_level *out);
+
+/*
+ * Writes one line to stderr with a single write(2):
+ *   ts=2026-11-26T08:43:35.123Z level=info msg=<msg> <key=value ...>
+ * `msg` is one word (snake_case event name). `kv` is a printf format for the
+ * key=value pairs, or NULL. A value that may hold spaces, quotes or control
+ * characters must be passed through relay_log_quote(). Never log a message body
+ * or a secret. Lines longer than 2 KiB are cut and end in "...".
+ */
+void relay_log(enum relay_log_level level, const char *msg, const char *kv, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Writes `s` into buf as a log value: as it is when it is a plain token,
+ * else in double quotes with \" \\ and \xNN escapes. Returns buf (always
+ * NUL-terminated; cut to fit).
+ */
+const char *relay_log_quote(const char *s, char *buf, size_t size);
+
+/* ---------------------------------------------------------- configuration */
+
+enum relay_sync { RELAY_SYNC_FULL, RELAY_SYNC_NONE };
+enum relay_peer_kind { RELAY_PEER_CARRIER, RELAY_PEER_RELAY };
+
+#define RELAY_NODE_ID_MAX 64 /* node ids and peer names: [A-Za-z0-9._-]{1,64} */
+
+struct relay_peer_conf {
+	char *name;
+	enum relay_peer_kind kind;
+	char *token_sha256;   /* 64 lower-case hex digits, or NULL */
+	char *cert_sha256;    /* 64 lower-case hex digits, or NULL */
+	char **endpoints;     /* http(s) URLs in priority order; none = pull */
+	size_t n_endpoints;
+	char *outbound_token; /* secret: never logged; NULL when none */
+	char **owns;          /* normalised E.164 prefixes ("+8210") or domains */
+	size_t n_owns;
+	uint32_t rate;        /* messages per second */
+	uint32_t burst;
+	uint64_t max_size;    /* bytes */
+	uint64_t max_queue;   /* messages */
+	int line;             /* where the section starts in the file */
+};
+
+enum relay_route_match { RELAY_ROUTE_PREFIX, RELAY_ROUTE_DOMAIN, RELAY_ROUTE_DEFAULT };
+
+struct relay_route_conf {
+	enum relay_route_match match;
+	char *value; /* normalised prefix ("+8210"), domain ("line.example" or
+			"*.line.example"), or NULL for the default route */
+	char *peer;  /* names a peer section of the same file */
+	int line;
+};
+
+struct relay_listener_conf {
+	char *address;   /* numeric IPv4/IPv6 address or "localhost" */
+	uint16_t port;
+	char *tls_cert;  /* PEM file paths, or NULL */
+	char *tls_key;
+	char *client_ca; /* carrier listener only: verify client certificates */
+	bool plain_http; /* true: no TLS (only allowed on a loopback address) */
+};
+
+/* The whole configuration: immutable once loaded; reload builds a new one. */
+struct relay_config {
+	char *path; /* the file it was read from */
+	char *node_id;
+	char *data_dir;
+	char *default_country; /* digits, or NULL */
+	enum relay_log_level log_level;
+	uint64_t max_message_size; /* bytes of text/body accepted; peers may lower it */
+	struct relay_listener_conf carrier;
+	struct relay_listener_conf admin;
+	struct {
+		uint64_t map_size, max_map_size; /* bytes */
+		enum relay_sync sync;
+		uint64_t status_retention_ms;
+	} store;
+	struct {
+		uint64_t retry_initial_ms, retry_max_ms;
+		double retry_factor;
+		uint64_t default_ttl_s, max_ttl_s;
+		uint64_t timeout_ms;
+		uint32_t concurrency;
+		uint64_t inbox_lease_ms;
+	} delivery;
+	struct relay_peer_conf *peers;
+	size_t n_peers;
+	struct relay_route_conf *routes;
+	size_t n_routes;
+};
+
+/*
+ * Reads and validates the file at `path`. On success *out is a new config
+ * (the caller owns it: relay_config_free). On failure returns -RELAY_ECONFIG
+ * (or -RELAY_ENOMEM) and writes "FILE:LINE: reason" (or "FILE: reason" when
+ * no line applies) into err, which always ends NUL-terminated.
+ */
+int relay_config_load(const char *path, struct relay_config **out, char *err, size_t errlen);
+
+/* Same, from text in memory; `name` stands for the file in messages. */
+int relay_config_parse(const char *name, const char *text, struct relay_config **out,
+		       char *err, size_t errlen);
+
+/* Frees a config; NULL is a no-op. */
+void relay_config_free(struct relay_config *cfg);
+
+/* Finds a peer by name; borrowed (valid while cfg lives), or NULL. */
+const struct relay_peer_conf *relay_config_peer(const struct relay_config *cfg,
+						const char *name);
+
+/*
+ * "1500ms", "30s", "10m", "2h", "7d" (a bare number is seconds) → ms.
+ * "64K", "1M", "16G" (a bare number is bytes; K = 1024) → bytes.
+ * Return 0, or -RELAY_ECONFIG on a malformed value or overflow.
+ */
+int relay_parse_duration_ms(const char *s, uint64_t *out_ms);
+int relay_parse_size(const char *s, uint64_t *out_bytes);
+
+/* ---------------------------------------------------------- envelope v1 */
+
+#define RELAY_ENV_ID_MAX 64    /* submitter id: [A-Za-z0-9._:-]{1,64} */
+#define RELAY_RID_LEN 26       /* relay id: Crockford base32 */
+#define RELAY_ENV_TYPE_MAX 127 /* media type */
+#define RELAY_ENV_REASON_MAX 255
+#define RELAY_ENV_HOPS_MAX 16  /* the codec's bound; routing rejects sooner */
+#define RELAY_ENV_BATCH_MAX 1000
+#define RELAY_ENV_DEFAULT_TYPE "text/plain; charset=utf-8"
+
+enum relay_env_kind { RELAY_ENV_MESSAGE, RELAY_ENV_REPORT };
+enum relay_report_status { RELAY_REPORT_DELIVERED = 1, RELAY_REPORT_EXPIRED, RELAY_REPORT_FAILED };
+
+/* A parsed envelope. Plain data but for `body`, which it owns (relay_envelope_clear). */
+struct relay_envelope {
+	enum relay_env_kind kind;
+	char id[RELAY_ENV_ID_MAX + 1];
+	char rid[RELAY_RID_LEN + 1]; /* "" unless a relay set it */
+	struct route_addr from, to;
+	int64_t ts_ms;               /* always set after parsing (now when absent) */
+	uint32_t ttl_s;              /* always set after parsing (default when absent) */
+	char type[RELAY_ENV_TYPE_MAX + 1];
+	bool is_text;                /* true: `text` (UTF-8); false: `body` (bytes) */
+	unsigned char *body;         /* text bytes or decoded body bytes; NULL for reports */
+	size_t body_len;
+	bool dlr;
+	uint8_t prio;                /* 0 bulk .. 3 urgent; default 1 */
+	char hops[RELAY_ENV_HOPS_MAX][RELAY_NODE_ID_MAX + 1];
+	size_t n_hops;
+	/* kind == RELAY_ENV_REPORT only: */
+	char ref[RELAY_RID_LEN + 1]; /* rid of the message reported on */
+	enum relay_report_status status;
+	char reason[RELAY_ENV_REASON_MAX + 1];
+	int64_t at_ms;
+};
+
+/* What the node allows; filled from the config (and the peer) by the caller. */
+struct relay_env_limits {
+	size_t max_body;             /* bytes of text or decoded body */
+	uint32_t default_ttl_s, max_ttl_s;
+	const char *default_country; /* for national numbers, or NULL */
+	int64_t now_ms;              /* "now", for a missing ts and the future bound */
+};
+
+/* Why an input was refused: becomes {"error":code,"field":field,"reason":reason}. */
+struct relay_env_error {
+	const char *code;  /* "bad_json", "bad_field" or "too_large" (static) */
+	char field[32];    /* "" when no single field is at fault */
+	char reason[160];
+};
+
+/* One element of a submission. */
+struct relay_env_item {
+	int rc; /* 0, -RELAY_EFIELD or -RELAY_ETOOBIG */
+	struct relay_envelope env;   /* valid when rc == 0 */
+	struct relay_env_error err;  /* set when rc != 0 */
+};
+
+/*
+ * Parses one envelope object from JSON text. Unknown fields are rejected.
+ * Returns 0, -RELAY_EJSON (not JSON / not an object), -RELAY_EFIELD,
+ * -RELAY_ETOOBIG or -RELAY_ENOMEM; on error `err` says why and `out` holds
+ * nothing to free. On success the caller owns out->body (relay_envelope_clear).
+ */
+int relay_envelope_parse(const char *json, size_t len, const struct relay_env_limits *lim,
+			 struct relay_envelope *out, struct relay_env_error *err);
+
+/*
+ * Parses a submission: one envelope object or an array of 1..RELAY_ENV_BATCH_MAX.
+ * Each element is validated on its own: *items (transferred: relay_env_items_free)
+ * holds *n results in input order; *is_array tells which form was sent.
+ * Returns 0 when the text was an object or a well-sized array (even if items
+ * failed), -RELAY_EJSON (err says why: not JSON, empty or oversized array,
+ * neither object nor array) or -RELAY_ENOMEM.
+ */
+int relay_envelope_parse_batch(const char *json, size_t len, const struct relay_env_limits *lim,
+			       struct relay_env_item **items, size_t *n, bool *is_array,
+			       struct relay_env_error *err);
+void relay_env_items_free(struct relay_env_item *items, size_t n);
+
+/*
+ * Serialises to compact JSON (the wire form, as pushed to a peer). Returns a
+ * malloc'd NUL-terminated string (the caller frees it) and its length in *len
+ * (may be NULL), or NULL when out of memory.
+ */
+char *relay_envelope_to_json(const struct relay_envelope *env, size_t *len);
+
+/* An error as a JSON object text; malloc'd, the caller frees; NULL on no memory. */
+char *relay_env_error_json(const struct relay_env_error *err);
+
+/*
+ * The compact binary record stored in the queue: a version byte (1), then
+ * fixed-width little-endian fields and length-prefixed strings.
+ * encode: *out is malloc'd (the caller frees it). Returns 0 or -RELAY_ENOMEM.
+ * decode: validates every length and field; returns 0 or -RELAY_ERECORD (or
+ * -RELAY_ENOMEM); the caller owns out->body (relay_envelope_clear).
+ */
+int relay_envelope_encode(const struct relay_envelope *env, unsigned char **out, size_t *len);
+int relay_envelope_decode(const void *buf, size_t len, struct relay_envelope *out);
+
+/* Frees what an envelope owns and zeroes it; NULL is a no-op. */
+void relay_envelope_clear(struct relay_envelope *env);
+
+/* ------------------------------------------------------------ carrier API */
+
+struct relay_api; /* the carrier-facing HTTP listener (opaque) */
+
+/*
+ * Starts the carrier listener described by cfg->carrier (TLS unless
+ * plain-http) on its own threads. cfg is only read during the call.
+ * Returns 0 and *out, or -RELAY_ELISTEN with the reason in err (cannot read a
+ * TLS file, cannot bind the address, ...).
+ */
+int relay_api_start(const struct relay_config *cfg, struct relay_api **out, char *err,
+		    size_t errlen);
+
+/* The base URL it serves, e.g. "https://127.0.0.1:8443"; borrowed. */
+const char *relay_api_url(const struct relay_api *api);
+
+/* Stops accepting, finishes or drops open connections, frees. NULL is a no-op. */
+void relay_api_stop(struct relay_api *api);
+
+#endif

@@ -1,0 +1,1089 @@
+/*
+ * relay_config: reads interlinkd's libconfuse file into an immutable struct
+ * relay_config, checks every key, and reports "FILE:LINE: reason". The only
+ * file that includes confuse.h; docs/config.md describes the grammar.
+ */
+#include <confuse.h>
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "relay/relay.h"
+
+#define FILE_MAX      (16u << 20) /* relay_config_load refuses larger files */
+#define ENDPOINTS_MAX 8
+#define URL_MAX       2048
+#define TOKEN_MAX     1024
+#define DIGITS        "0123456789"
+#define FMT(f, a)     __attribute__((format(printf, f, a)))
+
+/* ------------------------------------------------------------ units */
+
+struct unit {
+	const char *name;
+	uint64_t mul;
+};
+
+static const struct unit dur_units[] = {{"ms", 1},      {"", 1000},      {"s", 1000}, {"m", 60000},
+                                        {"h", 3600000}, {"d", 86400000}, {NULL, 0}};
+static const struct unit size_units[] = {{"", 1},         {"K", 1u << 10}, {"k", 1u << 10},
+                                         {"M", 1u << 20}, {"m", 1u << 20}, {"G", 1u << 30},
+                                         {"g", 1u << 30}, {NULL, 0}};
+
+/* Decimal digits, then exactly one unit name of the table. */
+static int parse_units(const char *s, const struct unit *u, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+
+	for (; s && s[i] >= '0' && s[i] <= '9'; i++) {
+		if (v > (UINT64_MAX - (unsigned)(s[i] - '0')) / 10)
+			return -RELAY_ECONFIG;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	for (; i > 0 && u->name; u++) {
+		if (strcmp(s + i, u->name) != 0)
+			continue;
+		if (v > UINT64_MAX / u->mul)
+			return -RELAY_ECONFIG;
+		*out = v * u->mul;
+		return 0;
+	}
+	return -RELAY_ECONFIG;
+}
+
+int relay_parse_duration_ms(const char *s, uint64_t *out_ms)
+{
+	return parse_units(s, dur_units, out_ms);
+}
+
+int relay_parse_size(const char *s, uint64_t *out_bytes)
+{
+	return parse_units(s, size_units, out_bytes);
+}
+
+/* ---------------------------------------------- the parse context */
+
+struct keyrec { /* a key met in the file, for messages after parsing */
+	cfg_t *sec;
+	const char *name; /* the option's own name: the same pointer for the same key */
+	unsigned idx;     /* list element */
+	int line, closed; /* closed: a list's closing brace was seen */
+};
+
+struct secrec { /* a section met in the file */
+	cfg_t *sec;
+	int line, closed; /* line of its "{" */
+};
+
+struct pctx {
+	const char *name; /* the file, in messages */
+	char *err;
+	size_t errlen;
+	int rc; /* the first error, or 0 */
+	cfg_t *root;
+	struct keyrec *keys;
+	struct secrec *secs;
+	size_t nkeys, capkeys, nsecs, capsecs;
+};
+
+/*
+ * libconfuse's lexer is global (flex, not reentrant) and its callbacks get no
+ * user pointer: one parse at a time, under this lock, reaches its context
+ * through parse_cur. Nothing else in this file is mutable.
+ */
+static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pctx *parse_cur;
+
+/* Records the first error as "NAME:LINE: reason" (no line when line <= 0). */
+FMT(3, 4) static int fail(struct pctx *c, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (c->rc)
+		return c->rc;
+	c->rc = -RELAY_ECONFIG;
+	if (!c->err || c->errlen == 0)
+		return c->rc;
+	n = line > 0 ? snprintf(c->err, c->errlen, "%s:%d: ", c->name, line)
+	             : snprintf(c->err, c->errlen, "%s: ", c->name);
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < c->errlen)
+		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	for (char *p = c->err; *p; p++) /* one line, whatever the file held */
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return c->rc;
+}
+
+static int nomem(struct pctx *c)
+{
+	if (!c->rc && c->err && c->errlen)
+		snprintf(c->err, c->errlen, "%s: out of memory", c->name);
+	c->rc = c->rc ? c->rc : -RELAY_ENOMEM;
+	return c->rc;
+}
+
+static int dup_str(struct pctx *c, const char *s, char **out)
+{
+	*out = NULL;
+	return s && !(*out = strdup(s)) ? nomem(c) : 0;
+}
+
+static int grow(struct pctx *c, void **arr, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	if (!(p = realloc(*arr, ncap * size)))
+		return nomem(c);
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+/* "" for the top level, else "store: " or "peer \"kakao\": ", to start messages. */
+static const char *label(cfg_t *sec, char *buf, size_t n)
+{
+	if (strcmp(cfg_name(sec), "root") == 0)
+		snprintf(buf, n, "%s", "");
+	else if (cfg_title(sec))
+		snprintf(buf, n, "%s \"%.64s\": ", cfg_name(sec), cfg_title(sec));
+	else
+		snprintf(buf, n, "%s: ", cfg_name(sec));
+	return buf;
+}
+
+/* ------------------------------------ lines, sorted after parsing */
+
+static int ptr_cmp(const void *a, const void *b)
+{
+	return ((uintptr_t)a > (uintptr_t)b) - ((uintptr_t)a < (uintptr_t)b);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct keyrec *x = a, *y = b;
+	int r = ptr_cmp(x->sec, y->sec);
+
+	r = r ? r : strcmp(x->name, y->name);
+	return r ? r : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static int sec_cmp(const void *a, const void *b)
+{
+	return ptr_cmp(((const struct secrec *)a)->sec, ((const struct secrec *)b)->sec);
+}
+
+/* The line of a section's "{", or 0 when it is not in the file. */
+static int sec_line(struct pctx *c, cfg_t *sec)
+{
+	struct secrec k = {.sec = sec}, *s;
+
+	s = c->nsecs ? bsearch(&k, c->secs, c->nsecs, sizeof(k), sec_cmp) : NULL;
+	return s ? s->line : 0;
+}
+
+/* The line of a key (list element idx), or 0 when it is not in the file. */
+static int key_line(struct pctx *c, cfg_t *sec, const char *name, unsigned idx)
+{
+	struct keyrec k = {.sec = sec, .name = name, .idx = idx}, *r;
+
+	r = c->nkeys ? bsearch(&k, c->keys, c->nkeys, sizeof(k), key_cmp) : NULL;
+	return r ? r->line : 0;
+}
+
+/* Where to point for a key: its line, else its section's, else none. */
+static int line_of(struct pctx *c, cfg_t *sec, const char *key)
+{
+	int line = key_line(c, sec, key, 0);
+
+	return line ? line : sec_line(c, sec);
+}
+
+/*
+ * "<section: ><key >reason" at `line`, or when 0 at the key's line (its
+ * section's when the key is not in the file, none for the top level).
+ */
+FMT(5, 6)
+static int kfail(struct pctx *c, cfg_t *sec, const char *key, int line, const char *fmt, ...)
+{
+	char msg[320], w[100];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	line = line ? line : key ? line_of(c, sec, key) : sec_line(c, sec);
+	return fail(c, line, "%s%s%s%s", label(sec, w, sizeof(w)), key ? key : "", key ? " " : "",
+	            msg);
+}
+
+/* --------------------------------------------- libconfuse callbacks */
+
+/* The record of a section, added (its "{" at `line`) when new. */
+static struct secrec *sec_get(struct pctx *c, cfg_t *sec, int line)
+{
+	size_t i = c->nsecs;
+
+	if (i && c->secs[i - 1].sec == sec)
+		return &c->secs[i - 1];
+	if (!cfg_title(sec) && strcmp(cfg_name(sec), "route") != 0) /* a single one, again? */
+		for (i = 0; i < c->nsecs; i++)
+			if (c->secs[i].sec == sec)
+				return &c->secs[i];
+	if (grow(c, (void **)&c->secs, &c->capsecs, c->nsecs, sizeof(*c->secs)))
+		return NULL;
+	c->secs[c->nsecs] = (struct secrec){.sec = sec, .line = line};
+	return &c->secs[c->nsecs++];
+}
+
+/* Validation callback of every key: notes its line, refuses a key given twice. */
+static int on_key(cfg_t *sec, cfg_opt_t *opt)
+{
+	struct pctx *c = parse_cur;
+	unsigned idx = opt->nvalues ? opt->nvalues - 1 : 0;
+	struct secrec *s;
+
+	if (sec != c->root) { /* the root's line stays on the "{" while a section is read */
+		if (!(s = sec_get(c, sec, c->root->line)))
+			return -1;
+		if (s->closed)
+			return fail(c, c->root->line,
+			            "section '%s' is given twice (first at line %d)", cfg_name(sec),
+			            s->line);
+	}
+	for (size_t i = c->nkeys; i-- > 0;) {
+		struct keyrec *k = &c->keys[i];
+
+		if (k->sec != sec && sec != c->root)
+			break; /* a section's keys are contiguous */
+		if (k->sec != sec || k->name != opt->name || k->idx != idx)
+			continue;
+		if (i == c->nkeys - 1 && (opt->flags & CFGF_LIST) && !k->closed) {
+			k->closed = 1; /* called again at the list's closing brace */
+			return 0;
+		}
+		return kfail(c, sec, opt->name, sec->line, "is given twice (first at line %d)",
+		             k->line);
+	}
+	if (grow(c, (void **)&c->keys, &c->capkeys, c->nkeys, sizeof(*c->keys)))
+		return -1;
+	c->keys[c->nkeys++] = (struct keyrec){sec, opt->name, idx, sec->line, 0};
+	return 0;
+}
+
+/* Validation callback of a section, called at its closing brace. */
+static int on_section(cfg_t *parent, cfg_opt_t *opt)
+{
+	struct pctx *c = parse_cur;
+	cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+	struct secrec *s = sec ? sec_get(c, sec, parent->line) : NULL;
+
+	if (!s)
+		return -1;
+	if (s->closed)
+		return fail(c, parent->line, "section '%s' is given twice (first at line %d)",
+		            cfg_name(sec), s->line);
+	s->closed = 1;
+	return 0;
+}
+
+/* libconfuse's own messages, reworded where ours say more. */
+FMT(2, 0) static void on_error(cfg_t *sec, const char *fmt, va_list ap)
+{
+	struct pctx *c = parse_cur;
+	char msg[256], w[100];
+	size_t n;
+	int first = 0;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	if (n > 16 && strncmp(msg, "no such option '", 16) == 0 && msg[n - 1] == '\'') {
+		msg[n - 1] = '\0';
+		label(sec, w, sizeof(w));
+		if (sec == c->root)
+			fail(c, sec->line, "unknown option '%s'", msg + 16);
+		else
+			fail(c, sec->line, "unknown option '%s' in section '%.*s'", msg + 16,
+			     (int)strlen(w) - 2, w);
+	} else if (n > 23 && !strncmp(msg, "found duplicate title '", 23) && msg[n - 1] == '\'') {
+		msg[n - 1] = '\0';
+		for (size_t i = 0; i < c->nsecs; i++)
+			if (cfg_title(c->secs[i].sec) &&
+			    !strcmp(cfg_title(c->secs[i].sec), msg + 23))
+				first = c->secs[i].line;
+		fail(c, sec->line, "peer \"%s\" is defined twice (first at line %d)", msg + 23,
+		     first);
+	} else {
+		fail(c, sec->line, "%s", msg);
+	}
+}
+
+/* Integers are decimal (libconfuse would read 010 as 8); ranges are checked later. */
+static int parse_int(cfg_t *sec, cfg_opt_t *opt, const char *v, void *result)
+{
+	const char *d = v + (v[0] == '-');
+
+	if (!d[0] || d[strspn(d, DIGITS)])
+		return kfail(parse_cur, sec, opt->name, sec->line, "must be a whole number");
+	errno = 0;
+	*(long *)result = strtol(v, NULL, 10);
+	return errno ? kfail(parse_cur, sec, opt->name, sec->line, "is out of range") : 0;
+}
+
+static int parse_float(cfg_t *sec, cfg_opt_t *opt, const char *v, void *result)
+{
+	size_t n = strspn(v, DIGITS), f = v[n] == '.' ? strspn(v + n + 1, DIGITS) : 0;
+
+	if (!n || (v[n] && (v[n] != '.' || !f || v[n + 1 + f])))
+		return kfail(parse_cur, sec, opt->name, sec->line,
+		             "must be a decimal number such as 2.0");
+	*(double *)result = strtod(v, NULL);
+	return 0;
+}
+
+static int parse_bool(cfg_t *sec, cfg_opt_t *opt, const char *v, void *result)
+{
+	if ((*(int *)result = cfg_parse_boolean(v)) < 0)
+		return kfail(parse_cur, sec, opt->name, sec->line, "must be true or false");
+	return 0;
+}
+
+#define O_(n, t, f, ...)                                                                           \
+	{                                                                                          \
+		.name = (n), .type = (t), .flags = (f), .validcb = on_key, __VA_ARGS__             \
+	}
+#define O_STR(n, d)   O_(n, CFGT_STR, 0, .def.string = (d))
+#define O_LIST(n)     O_(n, CFGT_STR, CFGF_LIST, .def.parsed = NULL)
+#define O_INT(n, d)   O_(n, CFGT_INT, 0, .def.number = (d), .parsecb = parse_int)
+#define O_FLOAT(n, d) O_(n, CFGT_FLOAT, 0, .def.fpnumber = (d), .parsecb = parse_float)
+#define O_BOOL(n, d)  O_(n, CFGT_BOOL, 0, .def.boolean = (d), .parsecb = parse_bool)
+#define O_SEC(n, sub, f)                                                                           \
+	{                                                                                          \
+		.name = (n), .type = CFGT_SEC, .flags = (f), .subopts = (sub),                     \
+		.validcb = on_section                                                              \
+	}
+
+/* The grammar. The defaults here are the documented ones (docs/config.md). */
+static cfg_t *new_cfg(void)
+{
+	cfg_opt_t carrier[] = {O_STR("address", "0.0.0.0"),
+	                       O_INT("port", 8443),
+	                       O_STR("tls-cert", NULL),
+	                       O_STR("tls-key", NULL),
+	                       O_STR("client-ca", NULL),
+	                       O_BOOL("plain-http", cfg_false),
+	                       CFG_END()};
+	cfg_opt_t admin[] = {O_STR("address", "127.0.0.1"), O_INT("port", 8081),
+	                     O_STR("tls-cert", NULL), O_STR("tls-key", NULL), CFG_END()};
+	cfg_opt_t store[] = {O_STR("map-size", "1G"), O_STR("max-map-size", "16G"),
+	                     O_STR("sync", "full"), O_STR("status-retention", "7d"), CFG_END()};
+	cfg_opt_t delivery[] = {
+	    O_STR("retry-initial", "1s"), O_STR("retry-max", "10m"),   O_FLOAT("retry-factor", 2.0),
+	    O_STR("default-ttl", "3d"),   O_STR("max-ttl", "7d"),      O_STR("timeout", "10s"),
+	    O_INT("concurrency", 32),     O_STR("inbox-lease", "30s"), CFG_END()};
+	cfg_opt_t peer[] = {O_STR("kind", "carrier"),
+	                    O_STR("token-sha256", NULL),
+	                    O_STR("cert-sha256", NULL),
+	                    O_LIST("endpoints"),
+	                    O_STR("outbound-token", NULL),
+	                    O_LIST("owns"),
+	                    O_INT("rate", 1000),
+	                    O_INT("burst", 0),
+	                    O_STR("max-size", NULL),
+	                    O_INT("max-queue", 1000000),
+	                    CFG_END()};
+	cfg_opt_t route[] = {O_STR("prefix", NULL), O_STR("domain", NULL),
+	                     O_BOOL("default", cfg_false), O_STR("peer", NULL), CFG_END()};
+	cfg_opt_t root[] = {O_STR("node-id", NULL),
+	                    O_STR("data-dir", "/var/lib/interlink"),
+	                    O_STR("default-country", NULL),
+	                    O_STR("log-level", "info"),
+	                    O_STR("max-message-size", "64K"),
+	                    O_SEC("carrier-listener", carrier, CFGF_NONE),
+	                    O_SEC("admin-listener", admin, CFGF_NONE),
+	                    O_SEC("store", store, CFGF_NONE),
+	                    O_SEC("delivery", delivery, CFGF_NONE),
+	                    O_SEC("peer", peer, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	                    O_SEC("route", route, CFGF_MULTI),
+	                    CFG_END()};
+
+	return cfg_init(root, CFGF_NONE); /* copies the tables */
+}
+
+/*
+ * libconfuse 3.3 miscounts lines after comments (a "# ..." line counts as
+ * three), so comments are blanked before it reads the text: '#' outside
+ * quotes, and "//" or "/ *" where a token may start; newlines stay. It also
+ * takes a section or a "string" left open at the end of the file as closed:
+ * both are checked here.
+ */
+static char *strip_comments(struct pctx *c, const char *text)
+{
+	char *t = strdup(text), *p, *end, quote = 0;
+	int line = 1, depth = 0, open_line = 0, quote_line = 0;
+
+	for (p = t; p && *p; p++) {
+		int start = p == t || strchr(" \t\r\n{}()=+,\"'", p[-1]);
+
+		line += *p == '\n';
+		if (quote) {
+			if (*p == quote)
+				quote = 0;
+			else if (*p == '\\' && (quote == '"' || p[1] == '\\' || p[1] == '\''))
+				line += *++p == '\n'; /* escaped: skip it */
+			if (!*p)
+				break;
+		} else if (*p == '"' || *p == '\'') {
+			quote = *p;
+			quote_line = line;
+		} else if (*p == '{' || *p == '}') {
+			open_line = depth == 0 ? line : open_line;
+			depth += *p == '{' ? 1 : depth > 0 ? -1 : 0;
+		} else if (*p == '#' || (start && p[0] == '/' && p[1] == '/')) {
+			for (; *p && *p != '\n'; p++)
+				*p = ' ';
+			p--;
+		} else if (start && p[0] == '/' && p[1] == '*') {
+			if (!(end = strstr(p + 2, "*/"))) {
+				fail(c, line, "unterminated /* comment");
+				break;
+			}
+			for (end += 2; p < end; p++) {
+				line += *p == '\n';
+				*p = *p == '\n' ? '\n' : ' ';
+			}
+			p--;
+		}
+	}
+	if (!t)
+		nomem(c);
+	else if (quote)
+		fail(c, quote_line, "unterminated string");
+	else if (depth > 0)
+		fail(c, open_line, "'{' is never closed");
+	if (c->rc)
+		free(t);
+	return c->rc ? NULL : t;
+}
+
+/* ----------------------------------------------------- value checks */
+
+static int name_ok(const char *s)
+{
+	size_t n =
+	    s ? strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" DIGITS "._-") : 0;
+
+	return n >= 1 && n <= RELAY_NODE_ID_MAX && s[n] == '\0';
+}
+
+/* Printable ASCII only (no spaces unless allowed), 1..max bytes. */
+static int text_ok(const char *s, size_t max, int spaces)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if ((unsigned char)s[n] < (spaces ? 0x20 : 0x21) || (unsigned char)s[n] > 0x7e)
+			return 0;
+	return n >= 1 && n <= max;
+}
+
+/* A size or duration key within [min, max] (unit strings; NULL: no bound). */
+static int want_units(struct pctx *c, cfg_t *sec, const char *key, int dur, const char *min,
+                      const char *max, uint64_t *out)
+{
+	int (*parse)(const char *, uint64_t *) = dur ? relay_parse_duration_ms : relay_parse_size;
+	uint64_t lo = 0, hi = UINT64_MAX;
+
+	if (parse(cfg_getstr(sec, key), out) != 0)
+		return kfail(
+		    c, sec, key, 0, "must be %s",
+		    dur ? "a duration such as \"500ms\", \"30s\", \"10m\", \"2h\" or \"7d\""
+		        : "a size such as \"512\", \"64K\", \"1M\" or \"16G\"");
+	if (min)
+		assert(parse(min, &lo) == 0); /* the bounds are constants */
+	if (max)
+		assert(parse(max, &hi) == 0);
+	if (*out >= lo && *out <= hi)
+		return 0;
+	if (min && max)
+		return kfail(c, sec, key, 0, "must be between %s and %s", min, max);
+	return kfail(c, sec, key, 0, "must be at %s %s", min ? "least" : "most", min ? min : max);
+}
+
+static int want_int(struct pctx *c, cfg_t *sec, const char *key, long min, long max, long *out)
+{
+	*out = cfg_getint(sec, key);
+	if (*out >= min && *out <= max)
+		return 0;
+	if (max == LONG_MAX)
+		return kfail(c, sec, key, 0, "must be at least %ld", min);
+	return kfail(c, sec, key, 0, "must be between %ld and %ld", min, max);
+}
+
+/* One of names[] (NULL-terminated); *out is its index. */
+static int want_choice(struct pctx *c, cfg_t *sec, const char *key, const char *const *names,
+                       const char *says, int *out)
+{
+	const char *v = cfg_getstr(sec, key);
+
+	for (*out = 0; v && names[*out]; ++*out)
+		if (strcmp(v, names[*out]) == 0)
+			return 0;
+	return kfail(c, sec, key, 0, "must be %s", says);
+}
+
+/* A file the daemon will read: it must exist and be readable now. */
+static int want_file(struct pctx *c, cfg_t *sec, const char *key, char **out)
+{
+	const char *p = cfg_getstr(sec, key);
+	struct stat st;
+
+	if (!p)
+		return 0;
+	if (!text_ok(p, PATH_MAX - 1, 1))
+		return kfail(c, sec, key, 0, "must be a file name");
+	if (access(p, R_OK) != 0)
+		return kfail(c, sec, key, 0, "'%s' cannot be read: %s", p, strerror(errno));
+	if (stat(p, &st) == 0 && !S_ISREG(st.st_mode))
+		return kfail(c, sec, key, 0, "'%s' is not a regular file", p);
+	return dup_str(c, p, out);
+}
+
+/* 64 hex digits, or 32 colon-separated pairs (as openssl prints them); lower-cased. */
+static int want_hex(struct pctx *c, cfg_t *sec, const char *key, char **out)
+{
+	const char *v = cfg_getstr(sec, key);
+	int colons = v && strlen(v) == 95;
+	char h[65];
+	size_t n = 0;
+
+	for (size_t i = 0; v && v[i] && n <= 64; i++) {
+		if (colons && i % 3 == 2)
+			n = v[i] == ':' ? n : 65;
+		else if (n < 64 && v[i] && strchr(DIGITS "abcdefABCDEF", v[i]))
+			h[n++] = (char)(v[i] | 0x20); /* ASCII lower-case */
+		else
+			n = 65;
+	}
+	if (v && n != 64)
+		return kfail(c, sec, key, 0, "must be 64 hex digits (a SHA-256 digest)");
+	h[64] = '\0';
+	return dup_str(c, v ? h : NULL, out);
+}
+
+/* ------------------------------------------------------- conversion */
+
+#define CONF_OFF(f) offsetof(struct relay_config, f)
+
+static const struct unit_key { /* the size and duration keys outside peers */
+	const char *sec, *key;
+	char kind; /* 'z' size, 'd' duration in ms, 's' duration in whole seconds */
+	const char *min, *max;
+	size_t off; /* of a uint64_t in struct relay_config */
+} unit_keys[] = {
+    {NULL, "max-message-size", 'z', "1K", "16M", CONF_OFF(max_message_size)},
+    {"store", "map-size", 'z', "1M", NULL, CONF_OFF(store.map_size)},
+    {"store", "max-map-size", 'z', "1M", NULL, CONF_OFF(store.max_map_size)},
+    {"store", "status-retention", 'd', "1m", "365d", CONF_OFF(store.status_retention_ms)},
+    {"delivery", "retry-initial", 'd', "10ms", "1h", CONF_OFF(delivery.retry_initial_ms)},
+    {"delivery", "retry-max", 'd', "10ms", "1d", CONF_OFF(delivery.retry_max_ms)},
+    {"delivery", "default-ttl", 's', "1s", "30d", CONF_OFF(delivery.default_ttl_s)},
+    {"delivery", "max-ttl", 's', "1s", "30d", CONF_OFF(delivery.max_ttl_s)},
+    {"delivery", "timeout", 'd', "100ms", "10m", CONF_OFF(delivery.timeout_ms)},
+    {"delivery", "inbox-lease", 'd', "1s", "1h", CONF_OFF(delivery.inbox_lease_ms)},
+};
+
+/* The top-level keys, then every size and duration of unit_keys. */
+static int conv_top(struct pctx *c, cfg_t *root, struct relay_config *cfg)
+{
+	const char *id = cfg_getstr(root, "node-id"), *dir = cfg_getstr(root, "data-dir");
+	const char *cc = cfg_getstr(root, "default-country");
+
+	if (!id)
+		return kfail(c, root, "node-id", 0, "is required");
+	if (!name_ok(id))
+		return kfail(c, root, "node-id", 0, "must be 1-64 characters of A-Z a-z 0-9 . _ -");
+	if (!dir || !text_ok(dir, PATH_MAX - 1, 1))
+		return kfail(c, root, "data-dir", 0, "must be a directory name");
+	if (cc && route_country_check(cc) != 0)
+		return kfail(c, root, "default-country", 0,
+		             "must be a country calling code: 1-3 digits, not starting with 0");
+	if (relay_log_level_parse(cfg_getstr(root, "log-level"), &cfg->log_level) != 0)
+		return kfail(c, root, "log-level", 0, "must be debug, info, warn or error");
+	if (dup_str(c, id, &cfg->node_id) || dup_str(c, dir, &cfg->data_dir) ||
+	    dup_str(c, cc, &cfg->default_country))
+		return c->rc;
+	for (size_t i = 0; i < sizeof(unit_keys) / sizeof(unit_keys[0]); i++) {
+		const struct unit_key *k = &unit_keys[i];
+		cfg_t *sec = k->sec ? cfg_getsec(root, k->sec) : root;
+		uint64_t v;
+
+		if (want_units(c, sec, k->key, k->kind != 'z', k->min, k->max, &v))
+			return c->rc;
+		if (k->kind == 's' && v % 1000)
+			return kfail(c, sec, k->key, 0, "must be whole seconds");
+		v = k->kind == 's' ? v / 1000 : v;
+		memcpy((char *)cfg + k->off, &v, sizeof(v));
+	}
+	return 0;
+}
+
+/* A numeric IPv4/IPv6 address or "localhost"; 16 bytes (IPv4 mapped) into a. */
+static int addr_parse(const char *s, unsigned char a[16], int *loopback)
+{
+	static const unsigned char mapped[12] = {[10] = 0xff, [11] = 0xff}, lo6[16] = {[15] = 1};
+
+	memcpy(a, mapped, sizeof(mapped));
+	if (s && strcmp(s, "localhost") == 0) {
+		memcpy(a + 12, (const unsigned char[]){127, 0, 0, 1}, 4);
+		*loopback = 2; /* may also be ::1 */
+		return 0;
+	}
+	if (!s || (inet_pton(AF_INET, s, a + 12) != 1 && inet_pton(AF_INET6, s, a) != 1))
+		return -1;
+	*loopback = !memcmp(a, lo6, 16) || (!memcmp(a, mapped, 12) && a[12] == 127);
+	return 0;
+}
+
+static int conv_listener(struct pctx *c, cfg_t *sec, struct relay_listener_conf *l, int carrier)
+{
+	const char *cert = cfg_getstr(sec, "tls-cert"), *key = cfg_getstr(sec, "tls-key");
+	const char *ca = carrier ? cfg_getstr(sec, "client-ca") : NULL;
+	unsigned char a[16];
+	int loop;
+	long port;
+
+	if (addr_parse(cfg_getstr(sec, "address"), a, &loop) != 0)
+		return kfail(c, sec, "address", 0,
+		             "must be a numeric IPv4 or IPv6 address or \"localhost\"");
+	if (want_int(c, sec, "port", 1, 65535, &port))
+		return c->rc;
+	l->port = (uint16_t)port;
+	l->plain_http = carrier ? cfg_getbool(sec, "plain-http") : !cert && !key;
+	if (!cert != !key)
+		return kfail(c, sec, NULL, line_of(c, sec, cert ? "tls-cert" : "tls-key"),
+		             "tls-cert and tls-key must be given together");
+	if (carrier && l->plain_http && (cert || ca))
+		return kfail(c, sec, "plain-http", 0,
+		             "= true cannot be combined with tls-cert, tls-key or client-ca");
+	if (carrier && !l->plain_http && !cert)
+		return kfail(c, sec, NULL, 0,
+		             "tls-cert and tls-key are required unless plain-http = true");
+	if (l->plain_http && !loop)
+		return carrier
+		           ? kfail(c, sec, "plain-http", 0, "is allowed on a loopback address only")
+		           : kfail(c, sec, "address", 0,
+		                   "must be a loopback address unless tls-cert and tls-key "
+		                   "are set");
+	if (want_file(c, sec, "tls-cert", &l->tls_cert) ||
+	    want_file(c, sec, "tls-key", &l->tls_key) ||
+	    (carrier && want_file(c, sec, "client-ca", &l->client_ca)))
+		return c->rc;
+	return dup_str(c, cfg_getstr(sec, "address"), &l->address);
+}
+
+/* On one port, a wildcard address overlaps any other, "localhost" any loopback. */
+static int listeners_clash(const struct relay_listener_conf *x, const struct relay_listener_conf *y)
+{
+	static const unsigned char any6[16], any4[16] = {[10] = 0xff, [11] = 0xff};
+	unsigned char a[16], b[16];
+	int la, lb;
+
+	if (x->port != y->port || addr_parse(x->address, a, &la) || addr_parse(y->address, b, &lb))
+		return 0;
+	return !memcmp(a, b, 16) || !memcmp(a, any4, 16) || !memcmp(a, any6, 16) ||
+	       !memcmp(b, any4, 16) || !memcmp(b, any6, 16) || (la && lb && (la == 2 || lb == 2));
+}
+
+/* The line for a check between two keys: k1's when the file gives it, else k2's. */
+static int either_line(struct pctx *c, cfg_t *sec, const char *k1, const char *k2)
+{
+	return key_line(c, sec, k1, 0) ? key_line(c, sec, k1, 0) : line_of(c, sec, k2);
+}
+
+static int conv_sections(struct pctx *c, cfg_t *root, struct relay_config *cfg)
+{
+	cfg_t *admin = cfg_getsec(root, "admin-listener"), *store = cfg_getsec(root, "store");
+	cfg_t *dl = cfg_getsec(root, "delivery");
+	long n;
+	int sync;
+
+	if (conv_listener(c, cfg_getsec(root, "carrier-listener"), &cfg->carrier, 1) ||
+	    conv_listener(c, admin, &cfg->admin, 0))
+		return c->rc;
+	if (listeners_clash(&cfg->carrier, &cfg->admin))
+		return kfail(c, admin, NULL, line_of(c, admin, "port"),
+		             "%s port %u is already used by carrier-listener", cfg->admin.address,
+		             cfg->admin.port);
+	if (want_choice(c, store, "sync", (const char *const[]){"full", "none", NULL},
+	                "full or none", &sync))
+		return c->rc;
+	cfg->store.sync = sync == 0 ? RELAY_SYNC_FULL : RELAY_SYNC_NONE;
+	if (cfg->store.max_map_size < cfg->store.map_size)
+		return kfail(c, store, "max-map-size",
+		             either_line(c, store, "max-map-size", "map-size"),
+		             "must not be smaller than map-size");
+	if (cfg->delivery.retry_max_ms < cfg->delivery.retry_initial_ms)
+		return kfail(c, dl, "retry-max", either_line(c, dl, "retry-max", "retry-initial"),
+		             "must not be smaller than retry-initial");
+	if (cfg->delivery.default_ttl_s > cfg->delivery.max_ttl_s)
+		return kfail(c, dl, "default-ttl", either_line(c, dl, "default-ttl", "max-ttl"),
+		             "must not be larger than max-ttl");
+	cfg->delivery.retry_factor = cfg_getfloat(dl, "retry-factor");
+	if (!(cfg->delivery.retry_factor >= 1.0 && cfg->delivery.retry_factor <= 10.0))
+		return kfail(c, dl, "retry-factor", 0, "must be between 1.0 and 10.0");
+	if (want_int(c, dl, "concurrency", 1, 1024, &n))
+		return c->rc;
+	cfg->delivery.concurrency = (uint32_t)n;
+	return 0;
+}
+
+static int conv_endpoints(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
+{
+	unsigned n = cfg_size(sec, "endpoints");
+
+	if (n > ENDPOINTS_MAX)
+		return kfail(c, sec, "endpoints", key_line(c, sec, "endpoints", ENDPOINTS_MAX),
+		             "must list at most %d URLs", ENDPOINTS_MAX);
+	if (n && !(p->endpoints = calloc(n, sizeof(char *))))
+		return nomem(c);
+	for (unsigned i = 0; i < n; i++, p->n_endpoints++) {
+		const char *u = cfg_getnstr(sec, "endpoints", i);
+		size_t s = strncmp(u, "https://", 8) == 0  ? 8
+		           : strncmp(u, "http://", 7) == 0 ? 7
+		                                           : 0;
+
+		if (!s || !text_ok(u, URL_MAX, 0) || !u[s] || u[s] == '/')
+			return kfail(c, sec, NULL, key_line(c, sec, "endpoints", i),
+			             "endpoint '%.80s' must be an http:// or https:// URL", u);
+		if (dup_str(c, u, &p->endpoints[i]))
+			return c->rc;
+	}
+	return 0;
+}
+
+/* Each an E.164 prefix or, when it has a letter, a domain; normalised, no repeats. */
+static int conv_owns(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
+{
+	unsigned n = cfg_size(sec, "owns");
+	char buf[ROUTE_ADDR_DOMAIN_MAX + 3];
+
+	if (n && !(p->owns = calloc(n, sizeof(char *))))
+		return nomem(c);
+	for (unsigned i = 0; i < n; i++, p->n_owns++) {
+		const char *v = cfg_getnstr(sec, "owns", i);
+		int line = key_line(c, sec, "owns", i),
+		    dom = strpbrk(v, "*abcdefghijklmnopqrstuvwxyz"
+		                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL;
+		int rc = dom ? route_domain_parse(v, strlen(v), 0, buf, sizeof(buf))
+		             : route_prefix_parse(v, strlen(v), buf, sizeof(buf));
+
+		if (rc)
+			return kfail(c, sec, "owns:", line, "'%.80s' is not %s: %s", v,
+			             dom ? "a domain" : "an E.164 prefix", route_strerror(rc));
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(p->owns[j], buf) == 0)
+				return kfail(c, sec, "owns:", line, "'%s' is listed twice", buf);
+		if (dup_str(c, buf, &p->owns[i]))
+			return c->rc;
+	}
+	return 0;
+}
+
+static int conv_peer(struct pctx *c, cfg_t *sec, const struct relay_config *cfg,
+                     struct relay_peer_conf *p)
+{
+	const char *ms = cfg_getstr(sec, "max-size"), *tok = cfg_getstr(sec, "outbound-token");
+	int kind;
+	long n;
+
+	p->line = sec_line(c, sec);
+	if (!name_ok(cfg_title(sec)))
+		return kfail(c, sec, "name", 0, "must be 1-64 characters of A-Z a-z 0-9 . _ -");
+	if (dup_str(c, cfg_title(sec), &p->name) ||
+	    want_choice(c, sec, "kind", (const char *const[]){"carrier", "relay", NULL},
+	                "carrier or relay", &kind) ||
+	    want_hex(c, sec, "token-sha256", &p->token_sha256) ||
+	    want_hex(c, sec, "cert-sha256", &p->cert_sha256))
+		return c->rc;
+	p->kind = kind == 0 ? RELAY_PEER_CARRIER : RELAY_PEER_RELAY;
+	if (!p->token_sha256 && !p->cert_sha256)
+		return kfail(c, sec, NULL, 0, "token-sha256 or cert-sha256 is required");
+	if (conv_endpoints(c, sec, p))
+		return c->rc;
+	if (tok && !text_ok(tok, TOKEN_MAX, 0))
+		return kfail(c, sec, "outbound-token", 0,
+		             "must be 1-%d printable characters without spaces", TOKEN_MAX);
+	if (dup_str(c, tok, &p->outbound_token) || conv_owns(c, sec, p))
+		return c->rc;
+	if (p->kind == RELAY_PEER_CARRIER && p->n_owns == 0)
+		return kfail(c, sec, NULL, 0,
+		             "a carrier needs owns (the prefixes and domains it sends from)");
+	if (want_int(c, sec, "rate", 1, 1000000, &n))
+		return c->rc;
+	p->rate = (uint32_t)n;
+	p->burst = 2 * p->rate; /* unless given */
+	if (key_line(c, sec, "burst", 0)) {
+		if (want_int(c, sec, "burst", 1, UINT32_MAX, &n))
+			return c->rc;
+		p->burst = (uint32_t)n;
+	}
+	p->max_size = cfg->max_message_size;
+	if (ms && (relay_parse_size(ms, &p->max_size) || !p->max_size ||
+	           p->max_size > cfg->max_message_size))
+		return kfail(c, sec, "max-size", 0,
+		             "must be a size from 1 to max-message-size (%llu bytes)",
+		             (unsigned long long)cfg->max_message_size);
+	if (want_int(c, sec, "max-queue", 1, LONG_MAX, &n))
+		return c->rc;
+	p->max_queue = (uint64_t)n;
+	return 0;
+}
+
+static int conv_route(struct pctx *c, cfg_t *sec, const struct relay_config *cfg,
+                      struct relay_route_conf *r)
+{
+	const char *pre = cfg_getstr(sec, "prefix"), *dom = cfg_getstr(sec, "domain");
+	const char *peer = cfg_getstr(sec, "peer");
+	char buf[ROUTE_ADDR_DOMAIN_MAX + 3];
+	int rc;
+
+	r->line = sec_line(c, sec);
+	if ((pre != NULL) + (dom != NULL) + cfg_getbool(sec, "default") != 1)
+		return kfail(c, sec, NULL, 0,
+		             "needs exactly one of prefix, domain or default = true");
+	r->match = pre ? RELAY_ROUTE_PREFIX : dom ? RELAY_ROUTE_DOMAIN : RELAY_ROUTE_DEFAULT;
+	if (pre || dom) {
+		rc = pre ? route_prefix_parse(pre, strlen(pre), buf, sizeof(buf))
+		         : route_domain_parse(dom, strlen(dom), 1, buf, sizeof(buf));
+		if (rc)
+			return kfail(c, sec, pre ? "prefix" : "domain", 0, "'%.80s' is not %s: %s",
+			             pre ? pre : dom, pre ? "an E.164 prefix" : "a domain",
+			             route_strerror(rc));
+		if (dup_str(c, buf, &r->value))
+			return c->rc;
+	}
+	if (!peer)
+		return kfail(c, sec, "peer", 0, "is required");
+	if (!relay_config_peer(cfg, peer))
+		return kfail(c, sec, "peer", 0, "'%.80s' is not defined", peer);
+	return dup_str(c, peer, &r->peer);
+}
+
+static int route_cmp(const void *a, const void *b)
+{
+	const struct relay_route_conf *x = *(const struct relay_route_conf *const *)a;
+	const struct relay_route_conf *y = *(const struct relay_route_conf *const *)b;
+	int r = (x->match > y->match) - (x->match < y->match);
+
+	r = r ? r : strcmp(x->value ? x->value : "", y->value ? y->value : "");
+	return r ? r : (x->line > y->line) - (x->line < y->line);
+}
+
+/* Two routes for the same thing: the later one in the file is refused. */
+static int routes_unique(struct pctx *c, const struct relay_config *cfg)
+{
+	const struct relay_route_conf **v, *first = NULL, *dup = NULL;
+	size_t n = cfg->n_routes;
+
+	if (n < 2)
+		return 0;
+	if (!(v = calloc(n, sizeof(*v))))
+		return nomem(c);
+	for (size_t i = 0; i < n; i++)
+		v[i] = &cfg->routes[i];
+	qsort(v, n, sizeof(*v), route_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (v[i]->match == v[i - 1]->match && (!dup || v[i]->line < dup->line) &&
+		    !strcmp(v[i]->value ? v[i]->value : "",
+		            v[i - 1]->value ? v[i - 1]->value : "")) {
+			first = v[i - 1];
+			dup = v[i];
+		}
+	free(v);
+	if (dup && dup->match == RELAY_ROUTE_DEFAULT)
+		return fail(c, dup->line,
+		            "route: only one default route is allowed (first at line %d)",
+		            first->line);
+	if (dup)
+		return fail(c, dup->line, "route: %s '%s' is routed twice (first at line %d)",
+		            dup->match == RELAY_ROUTE_PREFIX ? "prefix" : "domain", dup->value,
+		            first->line);
+	return 0;
+}
+
+/* Each is counted before it is made, so that a half-made one is freed too. */
+static int conv_peers_routes(struct pctx *c, cfg_t *root, struct relay_config *cfg)
+{
+	unsigned np = cfg_size(root, "peer"), nr = cfg_size(root, "route");
+
+	if ((np && !(cfg->peers = calloc(np, sizeof(*cfg->peers)))) ||
+	    (nr && !(cfg->routes = calloc(nr, sizeof(*cfg->routes)))))
+		return nomem(c);
+	for (unsigned i = 0; i < np; i++) {
+		cfg->n_peers++;
+		if (conv_peer(c, cfg_getnsec(root, "peer", i), cfg, &cfg->peers[i]))
+			return c->rc;
+	}
+	for (unsigned i = 0; i < nr; i++) {
+		cfg->n_routes++;
+		if (conv_route(c, cfg_getnsec(root, "route", i), cfg, &cfg->routes[i]))
+			return c->rc;
+	}
+	return routes_unique(c, cfg);
+}
+
+/* ------------------------------------------------------- public API */
+
+static void listener_free(struct relay_listener_conf *l)
+{
+	free(l->address);
+	free(l->tls_cert);
+	free(l->tls_key);
+	free(l->client_ca);
+}
+
+void relay_config_free(struct relay_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		struct relay_peer_conf *p = &cfg->peers[i];
+
+		for (size_t j = 0; j < p->n_endpoints; j++)
+			free(p->endpoints[j]);
+		for (size_t j = 0; j < p->n_owns; j++)
+			free(p->owns[j]);
+		free(p->endpoints);
+		free(p->owns);
+		free(p->name);
+		free(p->token_sha256);
+		free(p->cert_sha256);
+		free(p->outbound_token);
+	}
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		free(cfg->routes[i].value);
+		free(cfg->routes[i].peer);
+	}
+	listener_free(&cfg->carrier);
+	listener_free(&cfg->admin);
+	free(cfg->peers);
+	free(cfg->routes);
+	free(cfg->path);
+	free(cfg->node_id);
+	free(cfg->data_dir);
+	free(cfg->default_country);
+	free(cfg);
+}
+
+const struct relay_peer_conf *relay_config_peer(const struct relay_config *cfg, const char *name)
+{
+	for (size_t i = 0; cfg && name && i < cfg->n_peers; i++)
+		if (cfg->peers[i].name && strcmp(cfg->peers[i].name, name) == 0)
+			return &cfg->peers[i];
+	return NULL;
+}
+
+/* Parses under parse_lock; the cfg_t is freed on every path. */
+static void parse_locked(struct pctx *c, const char *text, struct relay_config *cfg)
+{
+	pthread_mutex_lock(&parse_lock);
+	parse_cur = c;
+	if (!(c->root = new_cfg())) {
+		nomem(c);
+	} else {
+		cfg_set_error_function(c->root, on_error);
+		if (cfg_parse_buf(c->root, text) != CFG_SUCCESS)
+			fail(c, 0, "cannot be parsed"); /* unless on_error said why */
+		if (!c->rc) {
+			if (c->nkeys) /* qsort's base must not be NULL, even for 0 */
+				qsort(c->keys, c->nkeys, sizeof(*c->keys), key_cmp);
+			if (c->nsecs)
+				qsort(c->secs, c->nsecs, sizeof(*c->secs), sec_cmp);
+			if (!conv_top(c, c->root, cfg) && !conv_sections(c, c->root, cfg))
+				conv_peers_routes(c, c->root, cfg);
+		}
+		cfg_free(c->root); /* also resets libconfuse's lexer for the next parse */
+	}
+	parse_cur = NULL;
+	pthread_mutex_unlock(&parse_lock);
+}
+
+int relay_config_parse(const char *name, const char *text, struct relay_config **out, char *err,
+                       size_t errlen)
+{
+	struct pctx c = {.name = name ? name : "config", .err = err, .errlen = errlen};
+	struct relay_config *cfg = calloc(1, sizeof(*cfg));
+	char *clean = NULL;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	if (!cfg || dup_str(&c, c.name, &cfg->path))
+		nomem(&c);
+	else if (!text)
+		fail(&c, 0, "no configuration text");
+	else if ((clean = strip_comments(&c, text)) != NULL)
+		parse_locked(&c, clean, cfg);
+	free(clean);
+	free(c.keys);
+	free(c.secs);
+	if (c.rc) {
+		relay_config_free(cfg);
+		return c.rc;
+	}
+	*out = cfg;
+	return 0;
+}
+
+int relay_config_load(const char *path, struct relay_config **out, char *err, size_t errlen)
+{
+	struct pctx c = {.name = path ? path : "config", .err = err, .errlen = errlen};
+	FILE *f = path ? fopen(path, "re") : NULL;
+	char *text = NULL, *t, *nul;
+	size_t len = 0, got = 1;
+	int line = 1, rc = 0;
+
+	*out = NULL;
+	if (!f)
+		return fail(&c, 0, "cannot open: %s", path ? strerror(errno) : "no file name");
+	while (!c.rc && got > 0) {
+		if (!(t = realloc(text, len + 65536 + 1))) {
+			nomem(&c);
+			break;
+		}
+		text = t;
+		got = fread(text + len, 1, 65536, f);
+		if ((len += got) > FILE_MAX)
+			fail(&c, 0, "larger than %u bytes", FILE_MAX);
+	}
+	if (!c.rc && ferror(f))
+		fail(&c, 0, "cannot read: %s", strerror(errno));
+	fclose(f);
+	if (!c.rc && (nul = memchr(text, '\0', len)) != NULL) {
+		for (const char *p = text; p < nul; p++)
+			line += *p == '\n';
+		fail(&c, line, "the file holds a NUL byte");
+	}
+	if (!c.rc) {
+		text[len] = '\0';
+		rc = relay_config_parse(path, text, out, err, errlen);
+	}
+	free(text);
+	return c.rc ? c.rc : rc;
+}

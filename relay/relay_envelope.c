@@ -1,0 +1,722 @@
+/*
+ * Envelope v1 on the wire: strict JSON parsing and validation (one object or a batch of
+ * them), serialisation back to compact JSON, and the error object a carrier gets back.
+ * The binary record kept in the queue is relay_record.c's.
+ */
+#include "relay/relay.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Duplicate keys are an error; NUL is let through so that the field holding it is named. */
+#define LOAD_FLAGS   (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
+#define TS_AHEAD_MS  86400000LL /* a submission time may be at most a day ahead */
+#define ID_CHARS     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
+#define NODE_CHARS   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+#define CROCKFORD    "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#define PRIO_MAX     3
+#define PRIO_DEFAULT 1
+
+/* ------------------------------------------------------------------ errors */
+
+/*
+ * Copies src into dst (always NUL-terminated), replacing control and non-ASCII bytes
+ * by '?': error texts quote input (keys, jansson's "near '...'"), are cut to fit, and
+ * go back to the carrier as JSON strings, which must stay valid UTF-8.
+ */
+static void copy_text(char *dst, size_t size, const char *src)
+{
+	size_t i = 0;
+
+	for (; src[i] && i + 1 < size; i++)
+		dst[i] = (src[i] >= 0x20 && src[i] <= 0x7e) ? src[i] : '?';
+	dst[i] = '\0';
+}
+
+/* Fills err (the code follows from rc) and returns rc. */
+static int fail(struct relay_env_error *err, int rc, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(struct relay_env_error *err, int rc, const char *field, const char *fmt, ...)
+{
+	char buf[sizeof err->reason];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	/* -RELAY_ENOMEM gets "bad_json" only to keep code one of the three; callers go by rc. */
+	err->code = rc == -RELAY_EFIELD ? "bad_field" : rc == -RELAY_ETOOBIG ? "too_large"
+									  : "bad_json";
+	copy_text(err->field, sizeof err->field, field);
+	copy_text(err->reason, sizeof err->reason, buf);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ base64 */
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Padding count of standard base64 text, or -1 when its length is not a multiple of 4. */
+static int b64_pad(const char *s, size_t len)
+{
+	int pad = 0;
+
+	if (len % 4)
+		return -1;
+	if (len > 0 && s[len - 1] == '=')
+		pad++;
+	if (pad && s[len - 2] == '=')
+		pad++;
+	return pad;
+}
+
+/*
+ * Decodes canonical base64 (pad as b64_pad found) into out; -1 on a character outside
+ * the alphabet (whitespace included) or non-zero bits left over before the padding.
+ */
+static int b64_decode(const char *s, size_t len, int pad, unsigned char *out)
+{
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	size_t o = 0;
+
+	for (size_t i = 0; i < len - (size_t)pad; i++) {
+		const char *p = memchr(B64, s[i], 64);
+
+		if (!p)
+			return -1;
+		acc = acc << 6 | (uint32_t)(p - B64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	return acc ? -1 : 0;
+}
+
+/* Standard base64 with padding; malloc'd and NUL-terminated, or NULL. */
+static char *b64_encode(const unsigned char *in, size_t n, size_t *olen)
+{
+	char *out, *p;
+
+	if (n > (SIZE_MAX - 1) / 4 * 3 - 3)
+		return NULL;
+	out = malloc((n + 2) / 3 * 4 + 1);
+	if (!out)
+		return NULL;
+	p = out;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		*p++ = B64[v >> 18 & 63];
+		*p++ = B64[v >> 12 & 63];
+		*p++ = i + 1 < n ? B64[v >> 6 & 63] : '=';
+		*p++ = i + 2 < n ? B64[v & 63] : '=';
+	}
+	*p = '\0';
+	*olen = (size_t)(p - out);
+	return out;
+}
+
+/* ------------------------------------------------------------ field table */
+
+struct pctx {
+	const struct relay_env_limits *lim;
+	struct relay_envelope *env;
+	struct relay_env_error *err;
+};
+
+enum {
+	F_REQ = 1,         /* required in every envelope */
+	F_REQ_REPORT = 2,  /* required in a report */
+	F_REPORT_ONLY = 4, /* refused in a message */
+	F_EARLY = 8,       /* v and kind: read before the others */
+};
+
+struct field {
+	const char *name;
+	json_type type;    /* JSON_TRUE stands for a boolean */
+	unsigned flags;
+	int (*set)(struct pctx *c, const struct field *f, json_t *v);
+	size_t off;        /* where the value goes in struct relay_envelope */
+	size_t min, max;   /* set_token: length bounds in bytes */
+	const char *chars; /* set_token: the allowed characters, or NULL for any */
+	const char *rule;  /* the reason given when the value breaks the field's rule */
+};
+
+#define AT(c, f, T) ((T *)(void *)((char *)(c)->env + (f)->off))
+
+static int bad(struct pctx *c, const struct field *f, const char *reason)
+{
+	return fail(c->err, -RELAY_EFIELD, f->name, "%s", reason);
+}
+
+/* A string field's text; apply() has checked the type and the absence of NUL. */
+static const char *str(json_t *v, size_t *len)
+{
+	*len = json_string_length(v);
+	return json_string_value(v);
+}
+
+/* id, rid, ref, reason: bounded strings copied as they are. */
+static int set_token(struct pctx *c, const struct field *f, json_t *v)
+{
+	size_t len;
+	const char *s = str(v, &len);
+
+	if (len < f->min || len > f->max || (f->chars && strspn(s, f->chars) != len))
+		return bad(c, f, f->rule);
+	memcpy(AT(c, f, char), s, len + 1);
+	return 0;
+}
+
+static int set_v(struct pctx *c, const struct field *f, json_t *v)
+{
+	return json_integer_value(v) == 1 ? 0 : bad(c, f, f->rule);
+}
+
+static int set_kind(struct pctx *c, const struct field *f, json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (strcmp(s, "message") == 0)
+		c->env->kind = RELAY_ENV_MESSAGE;
+	else if (strcmp(s, "report") == 0)
+		c->env->kind = RELAY_ENV_REPORT;
+	else
+		return bad(c, f, f->rule);
+	return 0;
+}
+
+/* from, to: the reason is routing's own text ("national number without ..."). */
+static int set_addr(struct pctx *c, const struct field *f, json_t *v)
+{
+	size_t len;
+	const char *s = str(v, &len);
+	int rc = route_addr_parse(s, len, c->lim->default_country, AT(c, f, struct route_addr));
+
+	return rc ? bad(c, f, route_strerror(rc)) : 0;
+}
+
+static int set_ts(struct pctx *c, const struct field *f, json_t *v)
+{
+	json_int_t x = json_integer_value(v);
+	int64_t now = c->lim->now_ms;
+
+	if (x < 0)
+		return bad(c, f, f->rule);
+	if (now <= INT64_MAX - TS_AHEAD_MS && x > now + TS_AHEAD_MS)
+		return bad(c, f, "is in the future (more than a day ahead of this node's clock)");
+	c->env->ts_ms = x;
+	return 0;
+}
+
+static int set_ttl(struct pctx *c, const struct field *f, json_t *v)
+{
+	json_int_t x = json_integer_value(v);
+
+	if (x < 1 || x > (json_int_t)c->lim->max_ttl_s)
+		return fail(c->err, -RELAY_EFIELD, f->name, "must be 1 to %u seconds",
+			    (unsigned)c->lim->max_ttl_s);
+	c->env->ttl_s = (uint32_t)x;
+	return 0;
+}
+
+static int set_type(struct pctx *c, const struct field *f, json_t *v)
+{
+	size_t len, i = 0;
+	const char *s = str(v, &len);
+
+	while (i < len && s[i] >= 0x20 && s[i] <= 0x7e)
+		i++;
+	if (len < 1 || len > RELAY_ENV_TYPE_MAX || i < len || !memchr(s, '/', len))
+		return bad(c, f, f->rule);
+	memcpy(c->env->type, s, len + 1);
+	return 0;
+}
+
+static int too_large(struct pctx *c, const struct field *f)
+{
+	return fail(c->err, -RELAY_ETOOBIG, f->name, "is larger than the limit of %zu bytes",
+		    c->lim->max_body);
+}
+
+static int no_memory(struct pctx *c)
+{
+	return fail(c->err, -RELAY_ENOMEM, "", "out of memory");
+}
+
+static int set_text(struct pctx *c, const struct field *f, json_t *v)
+{
+	size_t len;
+	const char *s = str(v, &len);
+
+	if (len > c->lim->max_body)
+		return too_large(c, f);
+	c->env->body = malloc(len + 1);
+	if (!c->env->body)
+		return no_memory(c);
+	memcpy(c->env->body, s, len + 1);
+	c->env->body_len = len;
+	c->env->is_text = true;
+	return 0;
+}
+
+/* The size is known from the length alone, so an oversized body is refused unallocated. */
+static int set_body(struct pctx *c, const struct field *f, json_t *v)
+{
+	size_t len, n;
+	const char *s = str(v, &len);
+	int pad = b64_pad(s, len);
+
+	if (pad < 0)
+		return bad(c, f, f->rule);
+	n = (len - (size_t)pad) / 4 * 3 + (pad ? 3 - (size_t)pad : 0);
+	if (n > c->lim->max_body)
+		return too_large(c, f);
+	c->env->body = malloc(n + 1);
+	if (!c->env->body)
+		return no_memory(c);
+	if (b64_decode(s, len, pad, c->env->body) < 0)
+		return bad(c, f, f->rule);
+	c->env->body[n] = '\0';
+	c->env->body_len = n;
+	return 0;
+}
+
+static int set_dlr(struct pctx *c, const struct field *f, json_t *v)
+{
+	(void)f;
+	c->env->dlr = json_is_true(v);
+	return 0;
+}
+
+static int set_prio(struct pctx *c, const struct field *f, json_t *v)
+{
+	json_int_t x = json_integer_value(v);
+
+	if (x < 0 || x > PRIO_MAX)
+		return bad(c, f, f->rule);
+	c->env->prio = (uint8_t)x;
+	return 0;
+}
+
+static int set_hops(struct pctx *c, const struct field *f, json_t *v)
+{
+	size_t i;
+	json_t *h;
+
+	if (json_array_size(v) > RELAY_ENV_HOPS_MAX)
+		return fail(c->err, -RELAY_EFIELD, f->name, "must hold at most %d node ids",
+			    RELAY_ENV_HOPS_MAX);
+	json_array_foreach(v, i, h) {
+		const char *s = json_string_value(h);
+		size_t len = json_string_length(h);
+
+		if (!s || len < 1 || len > RELAY_NODE_ID_MAX || strspn(s, NODE_CHARS) != len)
+			return fail(c->err, -RELAY_EFIELD, f->name, "element %zu %s", i, f->rule);
+		memcpy(c->env->hops[i], s, len + 1);
+	}
+	c->env->n_hops = json_array_size(v);
+	return 0;
+}
+
+static const char *const status_names[] = {
+	[RELAY_REPORT_DELIVERED] = "delivered",
+	[RELAY_REPORT_EXPIRED] = "expired",
+	[RELAY_REPORT_FAILED] = "failed",
+};
+
+static int set_status(struct pctx *c, const struct field *f, json_t *v)
+{
+	for (int i = RELAY_REPORT_DELIVERED; i <= RELAY_REPORT_FAILED; i++) {
+		if (strcmp(json_string_value(v), status_names[i]) == 0) {
+			c->env->status = (enum relay_report_status)i;
+			return 0;
+		}
+	}
+	return bad(c, f, f->rule);
+}
+
+static int set_at(struct pctx *c, const struct field *f, json_t *v)
+{
+	json_int_t x = json_integer_value(v);
+
+	if (x < 0)
+		return bad(c, f, f->rule);
+	c->env->at_ms = x;
+	return 0;
+}
+
+#define OFF(m)   offsetof(struct relay_envelope, m)
+#define STR      JSON_STRING
+#define INT      JSON_INTEGER
+#define RID_RULE "must be 26 upper-case Crockford base32 characters"
+#define R_ONLY   (F_REQ_REPORT | F_REPORT_ONLY)
+
+/* Every field v1 knows, in the order checked and written. */
+static const struct field fields[] = {
+	{"v", INT, F_REQ | F_EARLY, set_v, 0, 0, 0, NULL, "unsupported version (this is v1)"},
+	{"id", STR, F_REQ, set_token, OFF(id), 1, RELAY_ENV_ID_MAX, ID_CHARS,
+	 "must be 1-64 characters of A-Z a-z 0-9 . _ : -"},
+	{"rid", STR, 0, set_token, OFF(rid), RELAY_RID_LEN, RELAY_RID_LEN, CROCKFORD, RID_RULE},
+	{"kind", STR, F_EARLY, set_kind, 0, 0, 0, NULL, "must be \"message\" or \"report\""},
+	{"from", STR, F_REQ, set_addr, OFF(from), 0, 0, NULL, NULL},
+	{"to", STR, F_REQ, set_addr, OFF(to), 0, 0, NULL, NULL},
+	{"ts", INT, 0, set_ts, 0, 0, 0, NULL, "must be >= 0 (ms since the epoch)"},
+	{"ttl", INT, 0, set_ttl, 0, 0, 0, NULL, NULL},
+	{"type", STR, 0, set_type, 0, 0, 0, NULL,
+	 "must be a media type: 1-127 printable ASCII characters with a '/'"},
+	{"text", STR, 0, set_text, 0, 0, 0, NULL, NULL},
+	{"body", STR, 0, set_body, 0, 0, 0, NULL, "must be standard base64 with padding"},
+	{"dlr", JSON_TRUE, 0, set_dlr, 0, 0, 0, NULL, NULL},
+	{"prio", INT, 0, set_prio, 0, 0, 0, NULL, "must be 0 (bulk) to 3 (urgent)"},
+	{"hops", JSON_ARRAY, 0, set_hops, 0, 0, 0, NULL, "is not a node id ([A-Za-z0-9._-]{1,64})"},
+	{"ref", STR, R_ONLY, set_token, OFF(ref), RELAY_RID_LEN, RELAY_RID_LEN, CROCKFORD,
+	 RID_RULE},
+	{"status", STR, R_ONLY, set_status, 0, 0, 0, NULL,
+	 "must be \"delivered\", \"expired\" or \"failed\""},
+	{"reason", STR, F_REPORT_ONLY, set_token, OFF(reason), 0, RELAY_ENV_REASON_MAX, NULL,
+	 "must be at most 255 bytes"},
+	{"at", INT, R_ONLY, set_at, 0, 0, 0, NULL, "must be >= 0 (ms since the epoch)"},
+};
+
+#define N_FIELDS (sizeof fields / sizeof fields[0])
+
+static const char *const type_reasons[] = {
+	[JSON_STRING] = "must be a string",
+	[JSON_INTEGER] = "must be an integer",
+	[JSON_TRUE] = "must be true or false",
+	[JSON_ARRAY] = "must be an array",
+};
+
+/* Checks presence, kind, JSON type and NUL bytes generically, then the field's own rule. */
+static int apply(struct pctx *c, json_t *obj, const struct field *f)
+{
+	json_t *v = json_object_get(obj, f->name);
+	bool report = c->env->kind == RELAY_ENV_REPORT;
+
+	if (!v) {
+		if ((f->flags & F_REQ) || (report && (f->flags & F_REQ_REPORT)))
+			return bad(c, f, "is required");
+		return 0;
+	}
+	if ((f->flags & F_REPORT_ONLY) && !report)
+		return bad(c, f, "only in a report");
+	if (json_typeof(v) != f->type && !(f->type == JSON_TRUE && json_is_false(v)))
+		return bad(c, f, type_reasons[f->type]);
+	if (f->type == JSON_STRING && memchr(json_string_value(v), '\0', json_string_length(v)))
+		return bad(c, f, "must not contain NUL");
+	return f->set(c, f, v);
+}
+
+static const struct field *field_named(const char *name)
+{
+	for (size_t i = 0; i < N_FIELDS; i++)
+		if (strcmp(fields[i].name, name) == 0)
+			return &fields[i];
+	return NULL;
+}
+
+/* Strict: a typo ("txt") must not silently drop what the sender meant. */
+static int check_unknown(struct pctx *c, json_t *obj)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		if (!field_named(key))
+			return fail(c->err, -RELAY_EFIELD, key, "unknown field");
+	}
+	return 0;
+}
+
+/* A message has exactly one of text and body; a report has neither. */
+static int check_body(struct pctx *c, json_t *obj)
+{
+	bool text = json_object_get(obj, "text") != NULL;
+	bool body = json_object_get(obj, "body") != NULL;
+
+	if (c->env->kind == RELAY_ENV_REPORT) {
+		if (text || body)
+			return fail(c->err, -RELAY_EFIELD, text ? "text" : "body",
+				    "a report has no body");
+		return 0;
+	}
+	if (!text && !body)
+		return fail(c->err, -RELAY_EFIELD, "text", "text or body is required");
+	if (text && body)
+		return fail(c->err, -RELAY_EFIELD, "body", "text and body are exclusive");
+	return 0;
+}
+
+static void set_defaults(struct relay_envelope *env, const struct relay_env_limits *lim)
+{
+	memset(env, 0, sizeof *env);
+	env->kind = RELAY_ENV_MESSAGE;
+	env->ts_ms = lim->now_ms;
+	env->ttl_s = lim->default_ttl_s;
+	memcpy(env->type, RELAY_ENV_DEFAULT_TYPE, sizeof RELAY_ENV_DEFAULT_TYPE);
+	env->prio = PRIO_DEFAULT;
+}
+
+/*
+ * Validates one JSON object into out; shared by both entry points so that a batch is
+ * parsed once. v comes first (another version's fields are not "unknown"), then unknown
+ * keys, then kind (it decides which fields belong), then every field in table order.
+ */
+static int parse_object(json_t *obj, const struct relay_env_limits *lim,
+			struct relay_envelope *out, struct relay_env_error *err)
+{
+	struct pctx c = {lim, out, err};
+	int rc;
+
+	set_defaults(out, lim);
+	memset(err, 0, sizeof *err);
+	rc = apply(&c, obj, field_named("v"));
+	if (!rc)
+		rc = check_unknown(&c, obj);
+	if (!rc)
+		rc = apply(&c, obj, field_named("kind"));
+	if (!rc)
+		rc = check_body(&c, obj);
+	for (size_t i = 0; !rc && i < N_FIELDS; i++)
+		if (!(fields[i].flags & F_EARLY))
+			rc = apply(&c, obj, &fields[i]);
+	if (rc)
+		relay_envelope_clear(out);
+	return rc;
+}
+
+/* The text as one JSON value (object or array: jansson refuses bare scalars). */
+static int load(const char *json, size_t len, json_t **root, struct relay_env_error *err)
+{
+	json_error_t je;
+	char *near;
+
+	memset(err, 0, sizeof *err);
+	*root = json ? json_loadb(json, len, LOAD_FLAGS, &je) : NULL;
+	if (*root)
+		return 0;
+	if (!json)
+		return fail(err, -RELAY_EJSON, "", "no input");
+	if (json_error_code(&je) == json_error_out_of_memory)
+		return fail(err, -RELAY_ENOMEM, "", "out of memory");
+	/* jansson's "near '...'" may quote the body, and error texts get logged: cut it. */
+	near = strstr(je.text, " near ");
+	if (near)
+		*near = '\0';
+	return fail(err, -RELAY_EJSON, "", "%s (line %d, column %d)", je.text, je.line,
+		    je.column);
+}
+
+int relay_envelope_parse(const char *json, size_t len, const struct relay_env_limits *lim,
+			 struct relay_envelope *out, struct relay_env_error *err)
+{
+	json_t *root;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	rc = load(json, len, &root, err);
+	if (rc)
+		return rc;
+	if (json_is_object(root))
+		rc = parse_object(root, lim, out, err);
+	else
+		rc = fail(err, -RELAY_EJSON, "", "must be a JSON object");
+	json_decref(root);
+	return rc;
+}
+
+/* One array element into its item; the item's rc says how it went. */
+static void parse_item(json_t *v, const struct relay_env_limits *lim, struct relay_env_item *it)
+{
+	if (json_is_object(v)) {
+		it->rc = parse_object(v, lim, &it->env, &it->err);
+		return;
+	}
+	memset(&it->env, 0, sizeof it->env);
+	it->rc = fail(&it->err, -RELAY_EFIELD, "", "must be an object");
+}
+
+/* How many envelopes root holds: an object is one, an array 1..RELAY_ENV_BATCH_MAX. */
+static int batch_count(json_t *root, size_t *count, struct relay_env_error *err)
+{
+	*count = 1;
+	if (json_is_object(root))
+		return 0;
+	if (!json_is_array(root))
+		return fail(err, -RELAY_EJSON, "", "must be a JSON object or an array of them");
+	*count = json_array_size(root);
+	if (*count == 0)
+		return fail(err, -RELAY_EJSON, "", "an empty array holds no envelope");
+	if (*count > RELAY_ENV_BATCH_MAX)
+		return fail(err, -RELAY_EJSON, "", "a batch holds at most %d envelopes, not %zu",
+			    RELAY_ENV_BATCH_MAX, *count);
+	return 0;
+}
+
+int relay_envelope_parse_batch(const char *json, size_t len, const struct relay_env_limits *lim,
+			       struct relay_env_item **items, size_t *n, bool *is_array,
+			       struct relay_env_error *err)
+{
+	json_t *root;
+	size_t count;
+	int rc;
+
+	*items = NULL;
+	*n = 0;
+	*is_array = false;
+	rc = load(json, len, &root, err);
+	if (!rc)
+		rc = batch_count(root, &count, err);
+	if (rc) {
+		json_decref(root);
+		return rc;
+	}
+	*items = calloc(count, sizeof **items);
+	for (size_t i = 0; *items && i < count; i++) {
+		parse_item(json_is_array(root) ? json_array_get(root, i) : root, lim, *items + i);
+		if ((*items)[i].rc == -RELAY_ENOMEM) {
+			relay_env_items_free(*items, i + 1);
+			*items = NULL;
+		}
+	}
+	*is_array = *items && json_is_array(root);
+	json_decref(root);
+	if (!*items)
+		return fail(err, -RELAY_ENOMEM, "", "out of memory");
+	*n = count;
+	return 0;
+}
+
+void relay_env_items_free(struct relay_env_item *items, size_t n)
+{
+	if (!items)
+		return;
+	for (size_t i = 0; i < n; i++)
+		relay_envelope_clear(&items[i].env);
+	free(items);
+}
+
+void relay_envelope_clear(struct relay_envelope *env)
+{
+	if (!env)
+		return;
+	free(env->body);
+	memset(env, 0, sizeof *env);
+}
+
+/* --------------------------------------------------------------- writing */
+
+/* Sets o[k] = v (taking v); remembers a failure (NULL v included) in *bad_. */
+static void put(json_t *o, const char *k, json_t *v, int *bad_)
+{
+	if (json_object_set_new_nocheck(o, k, v) < 0)
+		*bad_ = 1;
+}
+
+static json_t *content_json(const struct relay_envelope *env)
+{
+	const char *p = env->body ? (const char *)env->body : "";
+	size_t n;
+	char *b64;
+	json_t *v;
+
+	if (env->is_text)
+		return json_stringn(p, env->body_len);
+	b64 = b64_encode((const unsigned char *)p, env->body_len, &n);
+	if (!b64)
+		return NULL;
+	v = json_stringn_nocheck(b64, n);
+	free(b64);
+	return v;
+}
+
+static json_t *hops_json(const struct relay_envelope *env)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < env->n_hops && i < RELAY_ENV_HOPS_MAX; i++) {
+		if (json_array_append_new(a, json_string(env->hops[i])) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+static void put_report(json_t *o, const struct relay_envelope *env, int *bad_)
+{
+	bool known = env->status >= RELAY_REPORT_DELIVERED && env->status <= RELAY_REPORT_FAILED;
+
+	put(o, "ref", json_string(env->ref), bad_);
+	put(o, "status", known ? json_string(status_names[env->status]) : NULL, bad_);
+	if (env->reason[0])
+		put(o, "reason", json_string(env->reason), bad_);
+	put(o, "at", json_integer(env->at_ms), bad_);
+}
+
+char *relay_envelope_to_json(const struct relay_envelope *env, size_t *len)
+{
+	bool report = env->kind == RELAY_ENV_REPORT;
+	json_t *o = json_object();
+	char *text = NULL;
+	int failed = !o;
+
+	if (failed)
+		return NULL;
+	put(o, "v", json_integer(1), &failed);
+	put(o, "id", json_string(env->id), &failed);
+	if (env->rid[0])
+		put(o, "rid", json_string(env->rid), &failed);
+	if (report)
+		put(o, "kind", json_string("report"), &failed);
+	put(o, "from", json_string(env->from.text), &failed);
+	put(o, "to", json_string(env->to.text), &failed);
+	put(o, "ts", json_integer(env->ts_ms), &failed);
+	put(o, "ttl", json_integer(env->ttl_s), &failed);
+	put(o, "type", json_string(env->type), &failed);
+	if (!report)
+		put(o, env->is_text ? "text" : "body", content_json(env), &failed);
+	put(o, "dlr", json_boolean(env->dlr), &failed);
+	put(o, "prio", json_integer(env->prio), &failed);
+	put(o, "hops", hops_json(env), &failed);
+	if (report)
+		put_report(o, env, &failed);
+	if (!failed)
+		text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (text && len)
+		*len = strlen(text);
+	return text;
+}
+
+char *relay_env_error_json(const struct relay_env_error *err)
+{
+	json_t *o = json_object();
+	char *text = NULL;
+	int failed = !o;
+
+	if (failed)
+		return NULL;
+	put(o, "error", json_string(err->code ? err->code : "bad_json"), &failed);
+	if (err->field[0])
+		put(o, "field", json_string(err->field), &failed);
+	put(o, "reason", json_string(err->reason), &failed);
+	if (!failed)
+		text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return text;
+}

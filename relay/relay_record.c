@@ -1,0 +1,352 @@
+/*
+ * The envelope as the queue stores it: a compact, versioned binary record, and a decoder
+ * that trusts nothing it reads back (a corrupt or foreign record is refused, never read
+ * past its end), as OpenSMTPD validates its envelopes.
+ *
+ * Layout, version 1. Integers are little-endian; "str" is a u16 length then that many
+ * bytes (no NUL); offsets after the fixed head depend on the lengths before them.
+ *
+ *   off  size     field
+ *   0    1        version = 1
+ *   1    1        kind: 0 message, 1 report
+ *   2    1        flags: bit 0 is_text, bit 1 dlr, bits 2-7 zero (is_text is 0 in a report)
+ *   3    1        prio: 0..3
+ *   4    8        ts_ms: int64, >= 0
+ *   12   4        ttl_s: uint32, >= 1
+ *   16   1        n_hops: 0..16
+ *   17   str      id: 1..64 bytes of [A-Za-z0-9._:-]
+ *   ..   str      rid: 0 bytes (none) or 26 of Crockford base32 (0-9 A-Z but I L O U)
+ *   ..   1 + str  from: address kind (1 E.164, 2 handle), then the normalised text
+ *                 (1..318 bytes) that route_addr_parse gives back unchanged
+ *   ..   1 + str  to: the same
+ *   ..   str      type: 1..127 bytes of printable ASCII holding a '/'
+ *   ..   str * n  hops: n_hops node ids, 1..64 bytes of [A-Za-z0-9._-] each
+ *   then, in a message:
+ *   ..   4 + n    body: uint32 length n, then n bytes (valid UTF-8 without NUL if is_text)
+ *   or, in a report:
+ *   ..   str      ref: 26 bytes of Crockford base32
+ *   ..   1        status: 1 delivered, 2 expired, 3 failed
+ *   ..   str      reason: 0..255 bytes of valid UTF-8 without NUL
+ *   ..   8        at_ms: int64, >= 0
+ *   and nothing after it.
+ */
+#include "relay/relay.h"
+
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECORD_VERSION 1
+#define HEAD_SIZE      17
+#define FLAG_TEXT      0x01
+#define FLAG_DLR       0x02
+#define PRIO_MAX       3
+#define ID_CHARS       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
+#define NODE_CHARS     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+#define CROCKFORD      "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+/* ---------------------------------------------------------------- encoding */
+
+static void put_le(unsigned char **p, uint64_t v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		*(*p)++ = (unsigned char)(v >> (8 * i));
+}
+
+static void put_bytes(unsigned char **p, const void *s, size_t n)
+{
+	if (n)
+		memcpy(*p, s, n);
+	*p += n;
+}
+
+/* A NUL-terminated array member as str; strnlen keeps an unterminated one inside it. */
+static void put_str(unsigned char **p, const char *s, size_t cap)
+{
+	size_t n = strnlen(s, cap);
+
+	put_le(p, n, 2);
+	put_bytes(p, s, n);
+}
+
+static size_t str_size(const char *s, size_t cap)
+{
+	return 2 + strnlen(s, cap);
+}
+
+#define PUT_STR(p, member) put_str((p), (member), sizeof(member))
+#define STR_SIZE(member)   str_size((member), sizeof(member))
+
+static size_t record_size(const struct relay_envelope *env)
+{
+	size_t n = HEAD_SIZE + STR_SIZE(env->id) + STR_SIZE(env->rid) + 1 +
+		   STR_SIZE(env->from.text) + 1 + STR_SIZE(env->to.text) + STR_SIZE(env->type);
+
+	for (size_t i = 0; i < env->n_hops; i++)
+		n += STR_SIZE(env->hops[i]);
+	if (env->kind == RELAY_ENV_REPORT)
+		return n + STR_SIZE(env->ref) + 1 + STR_SIZE(env->reason) + 8;
+	return n + 4 + env->body_len;
+}
+
+int relay_envelope_encode(const struct relay_envelope *env, unsigned char **out, size_t *len)
+{
+	bool report = env->kind == RELAY_ENV_REPORT;
+	unsigned flags = (env->is_text && !report ? FLAG_TEXT : 0) | (env->dlr ? FLAG_DLR : 0);
+	unsigned char *buf, *p;
+	size_t size;
+
+	/* What the parser and the decoder produce never breaks these. */
+	assert(env->n_hops <= RELAY_ENV_HOPS_MAX);
+	assert(report || env->body_len <= UINT32_MAX);
+	assert(report || env->body || env->body_len == 0);
+	size = record_size(env);
+	buf = malloc(size);
+	if (!buf)
+		return -RELAY_ENOMEM;
+	p = buf;
+	put_le(&p, RECORD_VERSION, 1);
+	put_le(&p, report ? 1 : 0, 1);
+	put_le(&p, flags, 1);
+	put_le(&p, env->prio, 1);
+	put_le(&p, (uint64_t)env->ts_ms, 8);
+	put_le(&p, env->ttl_s, 4);
+	put_le(&p, env->n_hops, 1);
+	PUT_STR(&p, env->id);
+	PUT_STR(&p, env->rid);
+	put_le(&p, (uint64_t)env->from.kind, 1);
+	PUT_STR(&p, env->from.text);
+	put_le(&p, (uint64_t)env->to.kind, 1);
+	PUT_STR(&p, env->to.text);
+	PUT_STR(&p, env->type);
+	for (size_t i = 0; i < env->n_hops; i++)
+		PUT_STR(&p, env->hops[i]);
+	if (report) {
+		PUT_STR(&p, env->ref);
+		put_le(&p, (uint64_t)env->status, 1);
+		PUT_STR(&p, env->reason);
+		put_le(&p, (uint64_t)env->at_ms, 8);
+	} else {
+		put_le(&p, env->body_len, 4);
+		put_bytes(&p, env->body, env->body_len);
+	}
+	assert((size_t)(p - buf) == size);
+	*out = buf;
+	*len = size;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- decoding */
+
+/* A cursor over the record; once `bad` is set every read yields zero and nothing more. */
+struct rd {
+	const unsigned char *p;
+	size_t left;
+	bool bad;
+};
+
+static uint64_t get_le(struct rd *r, size_t n)
+{
+	uint64_t v = 0;
+
+	if (r->bad || r->left < n) {
+		r->bad = true;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)r->p[i] << (8 * i);
+	r->p += n;
+	r->left -= n;
+	return v;
+}
+
+/* An int64 that must be >= 0. */
+static int64_t get_ms(struct rd *r)
+{
+	uint64_t v = get_le(r, 8);
+
+	if (v > INT64_MAX)
+		r->bad = true;
+	return r->bad ? 0 : (int64_t)v;
+}
+
+/* A str of min..max bytes into dst (room for max + 1), NUL-terminated; its length. */
+static size_t get_str(struct rd *r, char *dst, size_t min, size_t max)
+{
+	size_t n = (size_t)get_le(r, 2);
+
+	dst[0] = '\0';
+	if (r->bad || n < min || n > max || n > r->left) {
+		r->bad = true;
+		return 0;
+	}
+	memcpy(dst, r->p, n);
+	dst[n] = '\0';
+	r->p += n;
+	r->left -= n;
+	return n;
+}
+
+/* A str whose every byte is in `chars` (an embedded NUL stops strspn short: refused). */
+static void get_token(struct rd *r, char *dst, size_t min, size_t max, const char *chars)
+{
+	size_t n = get_str(r, dst, min, max);
+
+	if (strspn(dst, chars) != n)
+		r->bad = true;
+}
+
+/* Length of the UTF-8 sequence a lead byte starts, or 0 for a byte that cannot lead. */
+static size_t utf8_lead(unsigned char c)
+{
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return 2;
+	if (c >= 0xe0 && c <= 0xef)
+		return 3;
+	if (c >= 0xf0 && c <= 0xf4)
+		return 4;
+	return 0;
+}
+
+/*
+ * Valid UTF-8 without NUL, overlong forms or surrogates: what jansson accepts as a JSON
+ * string, so that relay_envelope_to_json cannot fail on a record read back.
+ */
+static bool utf8_ok(const unsigned char *s, size_t len)
+{
+	for (size_t i = 0, n; i < len; i += n) {
+		uint32_t cp = s[i];
+
+		n = utf8_lead(s[i]);
+		if (s[i] == 0 || n == 0 || n > len - i)
+			return false;
+		if (n > 1)
+			cp &= 0x7f >> n; /* the lead byte's payload bits */
+		for (size_t k = 1; k < n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+	}
+	return true;
+}
+
+/* An address is stored normalised: parsing it again must give it back unchanged. */
+static void get_addr(struct rd *r, struct route_addr *a)
+{
+	char text[ROUTE_ADDR_MAX];
+	uint64_t kind = get_le(r, 1);
+	size_t n = get_str(r, text, 1, ROUTE_ADDR_MAX - 1);
+
+	if (r->bad)
+		return;
+	if (route_addr_parse(text, n, NULL, a) != 0 || (uint64_t)a->kind != kind || a->len != n ||
+	    memcmp(a->text, text, n + 1) != 0)
+		r->bad = true;
+}
+
+static void get_type(struct rd *r, char *dst)
+{
+	size_t n = get_str(r, dst, 1, RELAY_ENV_TYPE_MAX);
+
+	for (size_t i = 0; i < n; i++)
+		if (dst[i] < 0x20 || dst[i] > 0x7e)
+			r->bad = true;
+	if (!r->bad && !memchr(dst, '/', n))
+		r->bad = true;
+}
+
+/* The fixed head and every field both kinds share. */
+static void get_common(struct rd *r, struct relay_envelope *env)
+{
+	uint64_t kind, flags, prio, n_hops;
+
+	if (get_le(r, 1) != RECORD_VERSION)
+		r->bad = true;
+	kind = get_le(r, 1);
+	flags = get_le(r, 1);
+	prio = get_le(r, 1);
+	env->ts_ms = get_ms(r);
+	env->ttl_s = (uint32_t)get_le(r, 4);
+	n_hops = get_le(r, 1);
+	if (kind > 1 || flags & ~(uint64_t)(FLAG_TEXT | FLAG_DLR) || prio > PRIO_MAX ||
+	    env->ttl_s == 0 || n_hops > RELAY_ENV_HOPS_MAX || (kind == 1 && (flags & FLAG_TEXT)))
+		r->bad = true;
+	if (r->bad)
+		return;
+	env->kind = kind ? RELAY_ENV_REPORT : RELAY_ENV_MESSAGE;
+	env->is_text = flags & FLAG_TEXT;
+	env->dlr = flags & FLAG_DLR;
+	env->prio = (uint8_t)prio;
+	env->n_hops = (size_t)n_hops;
+	get_token(r, env->id, 1, RELAY_ENV_ID_MAX, ID_CHARS);
+	get_token(r, env->rid, 0, RELAY_RID_LEN, CROCKFORD);
+	if (env->rid[0] && strlen(env->rid) != RELAY_RID_LEN)
+		r->bad = true;
+	get_addr(r, &env->from);
+	get_addr(r, &env->to);
+	get_type(r, env->type);
+	for (size_t i = 0; i < env->n_hops; i++)
+		get_token(r, env->hops[i], 1, RELAY_NODE_ID_MAX, NODE_CHARS);
+}
+
+static void get_report(struct rd *r, struct relay_envelope *env)
+{
+	uint64_t status;
+	size_t n;
+
+	get_token(r, env->ref, RELAY_RID_LEN, RELAY_RID_LEN, CROCKFORD);
+	status = get_le(r, 1);
+	if (status < RELAY_REPORT_DELIVERED || status > RELAY_REPORT_FAILED)
+		r->bad = true;
+	env->status = r->bad ? 0 : (enum relay_report_status)status;
+	n = get_str(r, env->reason, 0, RELAY_ENV_REASON_MAX);
+	if (!utf8_ok((const unsigned char *)env->reason, n))
+		r->bad = true;
+	env->at_ms = get_ms(r);
+}
+
+/* The body: its length is checked against what is left before anything is allocated. */
+static int get_body(struct rd *r, struct relay_envelope *env)
+{
+	size_t n = (size_t)get_le(r, 4);
+
+	if (r->bad || n > r->left || (env->is_text && !utf8_ok(r->p, n)))
+		return -RELAY_ERECORD;
+	env->body = malloc(n + 1);
+	if (!env->body)
+		return -RELAY_ENOMEM;
+	if (n)
+		memcpy(env->body, r->p, n);
+	env->body[n] = '\0';
+	env->body_len = n;
+	r->p += n;
+	r->left -= n;
+	return 0;
+}
+
+int relay_envelope_decode(const void *buf, size_t len, struct relay_envelope *out)
+{
+	struct rd r = {buf, len, false};
+	int rc = 0;
+
+	memset(out, 0, sizeof *out);
+	if (!buf)
+		return -RELAY_ERECORD;
+	get_common(&r, out);
+	if (out->kind == RELAY_ENV_REPORT)
+		get_report(&r, out);
+	else if (!r.bad)
+		rc = get_body(&r, out);
+	if (!rc && (r.bad || r.left != 0))
+		rc = -RELAY_ERECORD;
+	if (rc)
+		relay_envelope_clear(out);
+	return rc;
+}

@@ -1,0 +1,131 @@
+"""interlinkd as an operator meets it: command line, config check, start,
+signals, the data directory, TLS and the health endpoint."""
+import os
+import signal
+import stat
+import subprocess
+
+from conftest import BINARY, free_port, local_config, write_config
+
+
+def run(*args):
+    return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=20)
+
+
+def test_version_and_help():
+    r = run("--version")
+    assert r.returncode == 0
+    assert r.stdout.startswith("interlinkd ")
+    r = run("--help")
+    assert r.returncode == 0
+    assert "-c, --config FILE" in r.stdout and "SIGHUP" in r.stdout
+    r = run("--bogus")
+    assert r.returncode == 2
+    assert "usage: interlinkd" in r.stderr
+
+
+def test_check_good_config(tmp_path):
+    conf = write_config(tmp_path / "good.conf", local_config(tmp_path / "d", 8443, 8081))
+    r = run("-t", "-c", str(conf))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{conf}: ok\n"
+    assert not (tmp_path / "d").exists(), "-t must not create the data directory"
+
+
+# A valid head (lines 1-5); each case adds its fault after it.
+HEAD = ('node-id = "a"\ncarrier-listener {\n  address = "127.0.0.1"\n'
+        '  plain-http = true\n}\n')
+BAD_CONFIGS = [
+    # (text, line, words the reason must contain)
+    (HEAD + 'log-level = "loud"\n', 6, "log-level"),
+    (HEAD + '\nbogus-key = 1\n', 7, "bogus-key"),
+    (HEAD + 'store {\n  map-size = "12Q"\n}\n', 7, "map-size"),
+    (HEAD + 'delivery {\n  concurrency = 0\n}\n', 7, "concurrency"),
+    (HEAD + 'peer "p" {\n  kind = "carrier"\n  owns = {"+82"}\n}\n', 6, "token-sha256"),
+    (HEAD + 'route {\n  prefix = "+82"\n  peer = "nobody"\n}\n', 8, "nobody"),
+    ('node-id = "a"\ncarrier-listener {\n  address = "0.0.0.0"\n  plain-http = true\n}\n',
+     None, "loopback"),
+]
+
+
+def test_check_bad_configs(tmp_path):
+    for i, (text, line, word) in enumerate(BAD_CONFIGS):
+        conf = write_config(tmp_path / f"bad{i}.conf", text)
+        r = run("-t", "-c", str(conf))
+        assert r.returncode == 1, (text, r.stdout, r.stderr)
+        assert r.stdout == ""
+        prefix = f"interlinkd: {conf}:{line}: " if line else f"interlinkd: {conf}:"
+        assert r.stderr.startswith(prefix), (text, r.stderr)
+        assert word in r.stderr, (text, r.stderr)
+
+
+def test_check_missing_file(tmp_path):
+    r = run("-t", "-c", str(tmp_path / "nope.conf"))
+    assert r.returncode == 1
+    assert str(tmp_path / "nope.conf") in r.stderr
+    assert "No such file" in r.stderr
+
+
+def test_start_health_and_clean_stop(local_daemon):
+    assert local_daemon.get("/v1/health") == (200, '{"status":"ok"}')
+    mode = stat.S_IMODE(os.stat(local_daemon.data_dir).st_mode)
+    assert mode == 0o750
+    log = local_daemon.log_text()
+    assert "level=info msg=started" in log
+    assert f"carrier_api=http://127.0.0.1:{local_daemon.port}" in log
+    assert local_daemon.stop() == 0
+    assert "msg=stopped" in local_daemon.log_text()
+
+
+def test_sigint_stops_cleanly(local_daemon):
+    local_daemon.signal(signal.SIGINT)
+    assert local_daemon.proc.wait(10) == 0
+
+
+def test_unknown_path_and_method(local_daemon):
+    status, body = local_daemon.get("/v1/nope")
+    assert status == 404 and '"error":"not_found"' in body
+    status, body = local_daemon.get("/v1/health", method="POST", data=b"x")
+    assert status == 405 and '"error":"method_not_allowed"' in body
+
+
+def test_sighup_bad_config_keeps_running(local_daemon):
+    good = open(local_daemon.conf).read()
+    write_config(local_daemon.conf, good.replace('log-level = "debug"', 'log-level = "loud"'))
+    local_daemon.signal(signal.SIGHUP)
+    local_daemon.wait_log("msg=config_reload_failed")
+    line = [ln for ln in local_daemon.log_text().splitlines() if "config_reload_failed" in ln][0]
+    assert line.startswith("ts=") and "level=error" in line
+    assert f"{local_daemon.conf}:3:" in line and "kept=old" in line
+    assert local_daemon.get("/v1/health")[0] == 200
+    # a good file is taken on the next SIGHUP
+    write_config(local_daemon.conf, good.replace('log-level = "debug"', 'log-level = "info"'))
+    local_daemon.signal(signal.SIGHUP)
+    local_daemon.wait_log("msg=config_reloaded")
+    assert local_daemon.get("/v1/health")[0] == 200
+    assert local_daemon.stop() == 0
+
+
+def test_port_in_use_is_a_clear_error(tmp_path, local_daemon):
+    conf = write_config(tmp_path / "second.conf",
+                        local_config(tmp_path / "d2", local_daemon.port, free_port()))
+    r = subprocess.run([BINARY, "-c", str(conf)], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1
+    assert f"cannot listen on 127.0.0.1 port {local_daemon.port}" in r.stderr
+
+
+def test_tls_listener(tmp_path, start_daemon, tls_files):
+    cert, key, ctx = tls_files
+    port = free_port()
+    text = local_config(tmp_path / "data", port, free_port()).replace(
+        "plain-http = true", f'tls-cert = "{cert}"\n  tls-key = "{key}"')
+    d = start_daemon(text, base_url=f"https://127.0.0.1:{port}", ssl_context=ctx)
+    assert d.get("/v1/health") == (200, '{"status":"ok"}')
+    assert f"carrier_api=https://127.0.0.1:{port}" in d.log_text()
+    assert d.stop() == 0
+
+
+def test_log_lines_are_key_value(local_daemon):
+    local_daemon.stop()
+    for line in local_daemon.log_text().splitlines():
+        assert line.startswith("ts=") and " level=" in line and " msg=" in line, line
