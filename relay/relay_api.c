@@ -93,7 +93,7 @@ static enum MHD_Result dispatch(void *cls, struct MHD_Connection *conn, const ch
 			 "{\"error\":\"not_found\",\"reason\":\"no such path\"}");
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char text[256], q[300];
 	(void)cls;
