@@ -1,11 +1,10 @@
 /*
- * relay_config: reads interlinkd's libconfuse file into an immutable struct
- * relay_config, checks every key, and reports "FILE:LINE: reason". The only
- * file that includes confuse.h; docs/config.md describes the grammar.
+ * relay_config: interlinkd's libconfuse grammar, its callbacks, the line of every key, and
+ * the conversion from cfg_t into an immutable struct relay_config, with "FILE:LINE: reason"
+ * errors. The only file that includes confuse.h; docs/config.md describes the grammar.
  */
 #include <confuse.h>
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -17,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "relay/relay.h"
+#include "relay/relay_priv.h"
 
 #define FILE_MAX      (16u << 20) /* relay_config_load refuses larger files */
 #define ENDPOINTS_MAX 8
@@ -25,51 +24,6 @@
 #define TOKEN_MAX     1024
 #define DIGITS        "0123456789"
 #define FMT(f, a)     __attribute__((format(printf, f, a)))
-
-/* ------------------------------------------------------------ units */
-
-struct unit {
-	const char *name;
-	uint64_t mul;
-};
-
-static const struct unit dur_units[] = {{"ms", 1},      {"", 1000},      {"s", 1000}, {"m", 60000},
-                                        {"h", 3600000}, {"d", 86400000}, {NULL, 0}};
-static const struct unit size_units[] = {{"", 1},         {"K", 1u << 10}, {"k", 1u << 10},
-                                         {"M", 1u << 20}, {"m", 1u << 20}, {"G", 1u << 30},
-                                         {"g", 1u << 30}, {NULL, 0}};
-
-/* Decimal digits, then exactly one unit name of the table. */
-static int parse_units(const char *s, const struct unit *u, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i = 0;
-
-	for (; s && s[i] >= '0' && s[i] <= '9'; i++) {
-		if (v > (UINT64_MAX - (unsigned)(s[i] - '0')) / 10)
-			return -RELAY_ECONFIG;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	for (; i > 0 && u->name; u++) {
-		if (strcmp(s + i, u->name) != 0)
-			continue;
-		if (v > UINT64_MAX / u->mul)
-			return -RELAY_ECONFIG;
-		*out = v * u->mul;
-		return 0;
-	}
-	return -RELAY_ECONFIG;
-}
-
-int relay_parse_duration_ms(const char *s, uint64_t *out_ms)
-{
-	return parse_units(s, dur_units, out_ms);
-}
-
-int relay_parse_size(const char *s, uint64_t *out_bytes)
-{
-	return parse_units(s, size_units, out_bytes);
-}
 
 /* ---------------------------------------------- the parse context */
 
@@ -86,10 +40,7 @@ struct secrec { /* a section met in the file */
 };
 
 struct pctx {
-	const char *name; /* the file, in messages */
-	char *err;
-	size_t errlen;
-	int rc; /* the first error, or 0 */
+	struct rc_err e; /* the file's name and the first error */
 	cfg_t *root;
 	struct keyrec *keys;
 	struct secrec *secs;
@@ -104,41 +55,10 @@ struct pctx {
 static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pctx *parse_cur;
 
-/* Records the first error as "NAME:LINE: reason" (no line when line <= 0). */
-FMT(3, 4) static int fail(struct pctx *c, int line, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (c->rc)
-		return c->rc;
-	c->rc = -RELAY_ECONFIG;
-	if (!c->err || c->errlen == 0)
-		return c->rc;
-	n = line > 0 ? snprintf(c->err, c->errlen, "%s:%d: ", c->name, line)
-	             : snprintf(c->err, c->errlen, "%s: ", c->name);
-	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < c->errlen)
-		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	for (char *p = c->err; *p; p++) /* one line, whatever the file held */
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return c->rc;
-}
-
-static int nomem(struct pctx *c)
-{
-	if (!c->rc && c->err && c->errlen)
-		snprintf(c->err, c->errlen, "%s: out of memory", c->name);
-	c->rc = c->rc ? c->rc : -RELAY_ENOMEM;
-	return c->rc;
-}
-
 static int dup_str(struct pctx *c, const char *s, char **out)
 {
 	*out = NULL;
-	return s && !(*out = strdup(s)) ? nomem(c) : 0;
+	return s && !(*out = strdup(s)) ? rc_nomem(&c->e) : 0;
 }
 
 static int grow(struct pctx *c, void **arr, size_t *cap, size_t n, size_t size)
@@ -149,7 +69,7 @@ static int grow(struct pctx *c, void **arr, size_t *cap, size_t n, size_t size)
 	if (n < *cap)
 		return 0;
 	if (!(p = realloc(*arr, ncap * size)))
-		return nomem(c);
+		return rc_nomem(&c->e);
 	*arr = p;
 	*cap = ncap;
 	return 0;
@@ -228,8 +148,8 @@ static int kfail(struct pctx *c, cfg_t *sec, const char *key, int line, const ch
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	line = line ? line : key ? line_of(c, sec, key) : sec_line(c, sec);
-	return fail(c, line, "%s%s%s%s", label(sec, w, sizeof(w)), key ? key : "", key ? " " : "",
-	            msg);
+	return rc_fail(&c->e, line, "%s%s%s%s", label(sec, w, sizeof(w)), key ? key : "",
+	               key ? " " : "", msg);
 }
 
 /* --------------------------------------------- libconfuse callbacks */
@@ -262,9 +182,9 @@ static int on_key(cfg_t *sec, cfg_opt_t *opt)
 		if (!(s = sec_get(c, sec, c->root->line)))
 			return -1;
 		if (s->closed)
-			return fail(c, c->root->line,
-			            "section '%s' is given twice (first at line %d)", cfg_name(sec),
-			            s->line);
+			return rc_fail(&c->e, c->root->line,
+			               "section '%s' is given twice (first at line %d)",
+			               cfg_name(sec), s->line);
 	}
 	for (size_t i = c->nkeys; i-- > 0;) {
 		struct keyrec *k = &c->keys[i];
@@ -296,8 +216,9 @@ static int on_section(cfg_t *parent, cfg_opt_t *opt)
 	if (!s)
 		return -1;
 	if (s->closed)
-		return fail(c, parent->line, "section '%s' is given twice (first at line %d)",
-		            cfg_name(sec), s->line);
+		return rc_fail(&c->e, parent->line,
+		               "section '%s' is given twice (first at line %d)", cfg_name(sec),
+		               s->line);
 	s->closed = 1;
 	return 0;
 }
@@ -316,20 +237,20 @@ FMT(2, 0) static void on_error(cfg_t *sec, const char *fmt, va_list ap)
 		msg[n - 1] = '\0';
 		label(sec, w, sizeof(w));
 		if (sec == c->root)
-			fail(c, sec->line, "unknown option '%s'", msg + 16);
+			rc_fail(&c->e, sec->line, "unknown option '%s'", msg + 16);
 		else
-			fail(c, sec->line, "unknown option '%s' in section '%.*s'", msg + 16,
-			     (int)strlen(w) - 2, w);
+			rc_fail(&c->e, sec->line, "unknown option '%s' in section '%.*s'", msg + 16,
+			        (int)strlen(w) - 2, w);
 	} else if (n > 23 && !strncmp(msg, "found duplicate title '", 23) && msg[n - 1] == '\'') {
 		msg[n - 1] = '\0';
 		for (size_t i = 0; i < c->nsecs; i++)
 			if (cfg_title(c->secs[i].sec) &&
 			    !strcmp(cfg_title(c->secs[i].sec), msg + 23))
 				first = c->secs[i].line;
-		fail(c, sec->line, "peer \"%s\" is defined twice (first at line %d)", msg + 23,
-		     first);
+		rc_fail(&c->e, sec->line, "peer \"%s\" is defined twice (first at line %d)",
+		        msg + 23, first);
 	} else {
-		fail(c, sec->line, "%s", msg);
+		rc_fail(&c->e, sec->line, "%s", msg);
 	}
 }
 
@@ -425,81 +346,12 @@ static cfg_t *new_cfg(void)
 	return cfg_init(root, CFGF_NONE); /* copies the tables */
 }
 
-/*
- * libconfuse 3.3 miscounts lines after comments (a "# ..." line counts as
- * three), so comments are blanked before it reads the text: '#' outside
- * quotes, and "//" or "/ *" where a token may start; newlines stay. It also
- * takes a section or a "string" left open at the end of the file as closed:
- * both are checked here.
- */
-static char *strip_comments(struct pctx *c, const char *text)
-{
-	char *t = strdup(text), *p, *end, quote = 0;
-	int line = 1, depth = 0, open_line = 0, quote_line = 0;
-
-	for (p = t; p && *p; p++) {
-		int start = p == t || strchr(" \t\r\n{}()=+,\"'", p[-1]);
-
-		line += *p == '\n';
-		if (quote) {
-			if (*p == quote)
-				quote = 0;
-			else if (*p == '\\' && (quote == '"' || p[1] == '\\' || p[1] == '\''))
-				line += *++p == '\n'; /* escaped: skip it */
-			if (!*p)
-				break;
-		} else if (*p == '"' || *p == '\'') {
-			quote = *p;
-			quote_line = line;
-		} else if (*p == '{' || *p == '}') {
-			open_line = depth == 0 ? line : open_line;
-			depth += *p == '{' ? 1 : depth > 0 ? -1 : 0;
-		} else if (*p == '#' || (start && p[0] == '/' && p[1] == '/')) {
-			for (; *p && *p != '\n'; p++)
-				*p = ' ';
-			p--;
-		} else if (start && p[0] == '/' && p[1] == '*') {
-			if (!(end = strstr(p + 2, "*/"))) {
-				fail(c, line, "unterminated /* comment");
-				break;
-			}
-			for (end += 2; p < end; p++) {
-				line += *p == '\n';
-				*p = *p == '\n' ? '\n' : ' ';
-			}
-			p--;
-		}
-	}
-	if (!t)
-		nomem(c);
-	else if (quote)
-		fail(c, quote_line, "unterminated string");
-	else if (depth > 0)
-		fail(c, open_line, "'{' is never closed");
-	if (c->rc)
-		free(t);
-	return c->rc ? NULL : t;
-}
-
 /* ----------------------------------------------------- value checks */
 
+/* A node id or peer name: the envelope's rule for a hop (relay_rules.c). */
 static int name_ok(const char *s)
 {
-	size_t n =
-	    s ? strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" DIGITS "._-") : 0;
-
-	return n >= 1 && n <= RELAY_NODE_ID_MAX && s[n] == '\0';
-}
-
-/* Printable ASCII only (no spaces unless allowed), 1..max bytes. */
-static int text_ok(const char *s, size_t max, int spaces)
-{
-	size_t n = 0;
-
-	for (; s[n]; n++)
-		if ((unsigned char)s[n] < (spaces ? 0x20 : 0x21) || (unsigned char)s[n] > 0x7e)
-			return 0;
-	return n >= 1 && n <= max;
+	return s && rr_node_id_ok(s, strlen(s));
 }
 
 /* A size or duration key within [min, max] (unit strings; NULL: no bound). */
@@ -555,7 +407,7 @@ static int want_file(struct pctx *c, cfg_t *sec, const char *key, char **out)
 
 	if (!p)
 		return 0;
-	if (!text_ok(p, PATH_MAX - 1, 1))
+	if (!rc_text_ok(p, PATH_MAX - 1, 1))
 		return kfail(c, sec, key, 0, "must be a file name");
 	if (access(p, R_OK) != 0)
 		return kfail(c, sec, key, 0, "'%s' cannot be read: %s", p, strerror(errno));
@@ -618,7 +470,7 @@ static int conv_top(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 		return kfail(c, root, "node-id", 0, "is required");
 	if (!name_ok(id))
 		return kfail(c, root, "node-id", 0, "must be 1-64 characters of A-Z a-z 0-9 . _ -");
-	if (!dir || !text_ok(dir, PATH_MAX - 1, 1))
+	if (!dir || !rc_text_ok(dir, PATH_MAX - 1, 1))
 		return kfail(c, root, "data-dir", 0, "must be a directory name");
 	if (cc && route_country_check(cc) != 0)
 		return kfail(c, root, "default-country", 0,
@@ -627,36 +479,19 @@ static int conv_top(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 		return kfail(c, root, "log-level", 0, "must be debug, info, warn or error");
 	if (dup_str(c, id, &cfg->node_id) || dup_str(c, dir, &cfg->data_dir) ||
 	    dup_str(c, cc, &cfg->default_country))
-		return c->rc;
+		return c->e.rc;
 	for (size_t i = 0; i < sizeof(unit_keys) / sizeof(unit_keys[0]); i++) {
 		const struct unit_key *k = &unit_keys[i];
 		cfg_t *sec = k->sec ? cfg_getsec(root, k->sec) : root;
 		uint64_t v;
 
 		if (want_units(c, sec, k->key, k->kind != 'z', k->min, k->max, &v))
-			return c->rc;
+			return c->e.rc;
 		if (k->kind == 's' && v % 1000)
 			return kfail(c, sec, k->key, 0, "must be whole seconds");
 		v = k->kind == 's' ? v / 1000 : v;
 		memcpy((char *)cfg + k->off, &v, sizeof(v));
 	}
-	return 0;
-}
-
-/* A numeric IPv4/IPv6 address or "localhost"; 16 bytes (IPv4 mapped) into a. */
-static int addr_parse(const char *s, unsigned char a[16], int *loopback)
-{
-	static const unsigned char mapped[12] = {[10] = 0xff, [11] = 0xff}, lo6[16] = {[15] = 1};
-
-	memcpy(a, mapped, sizeof(mapped));
-	if (s && strcmp(s, "localhost") == 0) {
-		memcpy(a + 12, (const unsigned char[]){127, 0, 0, 1}, 4);
-		*loopback = 2; /* may also be ::1 */
-		return 0;
-	}
-	if (!s || (inet_pton(AF_INET, s, a + 12) != 1 && inet_pton(AF_INET6, s, a) != 1))
-		return -1;
-	*loopback = !memcmp(a, lo6, 16) || (!memcmp(a, mapped, 12) && a[12] == 127);
 	return 0;
 }
 
@@ -668,11 +503,11 @@ static int conv_listener(struct pctx *c, cfg_t *sec, struct relay_listener_conf 
 	int loop;
 	long port;
 
-	if (addr_parse(cfg_getstr(sec, "address"), a, &loop) != 0)
+	if (rc_addr_parse(cfg_getstr(sec, "address"), a, &loop) != 0)
 		return kfail(c, sec, "address", 0,
 		             "must be a numeric IPv4 or IPv6 address or \"localhost\"");
 	if (want_int(c, sec, "port", 1, 65535, &port))
-		return c->rc;
+		return c->e.rc;
 	l->port = (uint16_t)port;
 	l->plain_http = carrier ? cfg_getbool(sec, "plain-http") : !cert && !key;
 	if (!cert != !key)
@@ -693,21 +528,8 @@ static int conv_listener(struct pctx *c, cfg_t *sec, struct relay_listener_conf 
 	if (want_file(c, sec, "tls-cert", &l->tls_cert) ||
 	    want_file(c, sec, "tls-key", &l->tls_key) ||
 	    (carrier && want_file(c, sec, "client-ca", &l->client_ca)))
-		return c->rc;
+		return c->e.rc;
 	return dup_str(c, cfg_getstr(sec, "address"), &l->address);
-}
-
-/* On one port, a wildcard address overlaps any other, "localhost" any loopback. */
-static int listeners_clash(const struct relay_listener_conf *x, const struct relay_listener_conf *y)
-{
-	static const unsigned char any6[16], any4[16] = {[10] = 0xff, [11] = 0xff};
-	unsigned char a[16], b[16];
-	int la, lb;
-
-	if (x->port != y->port || addr_parse(x->address, a, &la) || addr_parse(y->address, b, &lb))
-		return 0;
-	return !memcmp(a, b, 16) || !memcmp(a, any4, 16) || !memcmp(a, any6, 16) ||
-	       !memcmp(b, any4, 16) || !memcmp(b, any6, 16) || (la && lb && (la == 2 || lb == 2));
 }
 
 /* The line for a check between two keys: k1's when the file gives it, else k2's. */
@@ -725,14 +547,14 @@ static int conv_sections(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 
 	if (conv_listener(c, cfg_getsec(root, "carrier-listener"), &cfg->carrier, 1) ||
 	    conv_listener(c, admin, &cfg->admin, 0))
-		return c->rc;
-	if (listeners_clash(&cfg->carrier, &cfg->admin))
+		return c->e.rc;
+	if (rc_listeners_clash(&cfg->carrier, &cfg->admin))
 		return kfail(c, admin, NULL, line_of(c, admin, "port"),
 		             "%s port %u is already used by carrier-listener", cfg->admin.address,
 		             cfg->admin.port);
 	if (want_choice(c, store, "sync", (const char *const[]){"full", "none", NULL},
 	                "full or none", &sync))
-		return c->rc;
+		return c->e.rc;
 	cfg->store.sync = sync == 0 ? RELAY_SYNC_FULL : RELAY_SYNC_NONE;
 	if (cfg->store.max_map_size < cfg->store.map_size)
 		return kfail(c, store, "max-map-size",
@@ -748,7 +570,7 @@ static int conv_sections(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 	if (!(cfg->delivery.retry_factor >= 1.0 && cfg->delivery.retry_factor <= 10.0))
 		return kfail(c, dl, "retry-factor", 0, "must be between 1.0 and 10.0");
 	if (want_int(c, dl, "concurrency", 1, 1024, &n))
-		return c->rc;
+		return c->e.rc;
 	cfg->delivery.concurrency = (uint32_t)n;
 	return 0;
 }
@@ -761,18 +583,18 @@ static int conv_endpoints(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
 		return kfail(c, sec, "endpoints", key_line(c, sec, "endpoints", ENDPOINTS_MAX),
 		             "must list at most %d URLs", ENDPOINTS_MAX);
 	if (n && !(p->endpoints = calloc(n, sizeof(char *))))
-		return nomem(c);
+		return rc_nomem(&c->e);
 	for (unsigned i = 0; i < n; i++, p->n_endpoints++) {
 		const char *u = cfg_getnstr(sec, "endpoints", i);
 		size_t s = strncmp(u, "https://", 8) == 0  ? 8
 		           : strncmp(u, "http://", 7) == 0 ? 7
 		                                           : 0;
 
-		if (!s || !text_ok(u, URL_MAX, 0) || !u[s] || u[s] == '/')
+		if (!s || !rc_text_ok(u, URL_MAX, 0) || !u[s] || u[s] == '/')
 			return kfail(c, sec, NULL, key_line(c, sec, "endpoints", i),
 			             "endpoint '%.80s' must be an http:// or https:// URL", u);
 		if (dup_str(c, u, &p->endpoints[i]))
-			return c->rc;
+			return c->e.rc;
 	}
 	return 0;
 }
@@ -784,7 +606,7 @@ static int conv_owns(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
 	char buf[ROUTE_ADDR_DOMAIN_MAX + 3];
 
 	if (n && !(p->owns = calloc(n, sizeof(char *))))
-		return nomem(c);
+		return rc_nomem(&c->e);
 	for (unsigned i = 0; i < n; i++, p->n_owns++) {
 		const char *v = cfg_getnstr(sec, "owns", i);
 		int line = key_line(c, sec, "owns", i),
@@ -800,7 +622,7 @@ static int conv_owns(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
 			if (strcmp(p->owns[j], buf) == 0)
 				return kfail(c, sec, "owns:", line, "'%s' is listed twice", buf);
 		if (dup_str(c, buf, &p->owns[i]))
-			return c->rc;
+			return c->e.rc;
 	}
 	return 0;
 }
@@ -820,27 +642,27 @@ static int conv_peer(struct pctx *c, cfg_t *sec, const struct relay_config *cfg,
 	                "carrier or relay", &kind) ||
 	    want_hex(c, sec, "token-sha256", &p->token_sha256) ||
 	    want_hex(c, sec, "cert-sha256", &p->cert_sha256))
-		return c->rc;
+		return c->e.rc;
 	p->kind = kind == 0 ? RELAY_PEER_CARRIER : RELAY_PEER_RELAY;
 	if (!p->token_sha256 && !p->cert_sha256)
 		return kfail(c, sec, NULL, 0, "token-sha256 or cert-sha256 is required");
 	if (conv_endpoints(c, sec, p))
-		return c->rc;
-	if (tok && !text_ok(tok, TOKEN_MAX, 0))
+		return c->e.rc;
+	if (tok && !rc_text_ok(tok, TOKEN_MAX, 0))
 		return kfail(c, sec, "outbound-token", 0,
 		             "must be 1-%d printable characters without spaces", TOKEN_MAX);
 	if (dup_str(c, tok, &p->outbound_token) || conv_owns(c, sec, p))
-		return c->rc;
+		return c->e.rc;
 	if (p->kind == RELAY_PEER_CARRIER && p->n_owns == 0)
 		return kfail(c, sec, NULL, 0,
 		             "a carrier needs owns (the prefixes and domains it sends from)");
 	if (want_int(c, sec, "rate", 1, 1000000, &n))
-		return c->rc;
+		return c->e.rc;
 	p->rate = (uint32_t)n;
 	p->burst = 2 * p->rate; /* unless given */
 	if (key_line(c, sec, "burst", 0)) {
 		if (want_int(c, sec, "burst", 1, UINT32_MAX, &n))
-			return c->rc;
+			return c->e.rc;
 		p->burst = (uint32_t)n;
 	}
 	p->max_size = cfg->max_message_size;
@@ -850,7 +672,7 @@ static int conv_peer(struct pctx *c, cfg_t *sec, const struct relay_config *cfg,
 		             "must be a size from 1 to max-message-size (%llu bytes)",
 		             (unsigned long long)cfg->max_message_size);
 	if (want_int(c, sec, "max-queue", 1, LONG_MAX, &n))
-		return c->rc;
+		return c->e.rc;
 	p->max_queue = (uint64_t)n;
 	return 0;
 }
@@ -876,55 +698,13 @@ static int conv_route(struct pctx *c, cfg_t *sec, const struct relay_config *cfg
 			             pre ? pre : dom, pre ? "an E.164 prefix" : "a domain",
 			             route_strerror(rc));
 		if (dup_str(c, buf, &r->value))
-			return c->rc;
+			return c->e.rc;
 	}
 	if (!peer)
 		return kfail(c, sec, "peer", 0, "is required");
 	if (!relay_config_peer(cfg, peer))
 		return kfail(c, sec, "peer", 0, "'%.80s' is not defined", peer);
 	return dup_str(c, peer, &r->peer);
-}
-
-static int route_cmp(const void *a, const void *b)
-{
-	const struct relay_route_conf *x = *(const struct relay_route_conf *const *)a;
-	const struct relay_route_conf *y = *(const struct relay_route_conf *const *)b;
-	int r = (x->match > y->match) - (x->match < y->match);
-
-	r = r ? r : strcmp(x->value ? x->value : "", y->value ? y->value : "");
-	return r ? r : (x->line > y->line) - (x->line < y->line);
-}
-
-/* Two routes for the same thing: the later one in the file is refused. */
-static int routes_unique(struct pctx *c, const struct relay_config *cfg)
-{
-	const struct relay_route_conf **v, *first = NULL, *dup = NULL;
-	size_t n = cfg->n_routes;
-
-	if (n < 2)
-		return 0;
-	if (!(v = calloc(n, sizeof(*v))))
-		return nomem(c);
-	for (size_t i = 0; i < n; i++)
-		v[i] = &cfg->routes[i];
-	qsort(v, n, sizeof(*v), route_cmp);
-	for (size_t i = 1; i < n; i++)
-		if (v[i]->match == v[i - 1]->match && (!dup || v[i]->line < dup->line) &&
-		    !strcmp(v[i]->value ? v[i]->value : "",
-		            v[i - 1]->value ? v[i - 1]->value : "")) {
-			first = v[i - 1];
-			dup = v[i];
-		}
-	free(v);
-	if (dup && dup->match == RELAY_ROUTE_DEFAULT)
-		return fail(c, dup->line,
-		            "route: only one default route is allowed (first at line %d)",
-		            first->line);
-	if (dup)
-		return fail(c, dup->line, "route: %s '%s' is routed twice (first at line %d)",
-		            dup->match == RELAY_ROUTE_PREFIX ? "prefix" : "domain", dup->value,
-		            first->line);
-	return 0;
 }
 
 /* Each is counted before it is made, so that a half-made one is freed too. */
@@ -934,70 +714,21 @@ static int conv_peers_routes(struct pctx *c, cfg_t *root, struct relay_config *c
 
 	if ((np && !(cfg->peers = calloc(np, sizeof(*cfg->peers)))) ||
 	    (nr && !(cfg->routes = calloc(nr, sizeof(*cfg->routes)))))
-		return nomem(c);
+		return rc_nomem(&c->e);
 	for (unsigned i = 0; i < np; i++) {
 		cfg->n_peers++;
 		if (conv_peer(c, cfg_getnsec(root, "peer", i), cfg, &cfg->peers[i]))
-			return c->rc;
+			return c->e.rc;
 	}
 	for (unsigned i = 0; i < nr; i++) {
 		cfg->n_routes++;
 		if (conv_route(c, cfg_getnsec(root, "route", i), cfg, &cfg->routes[i]))
-			return c->rc;
+			return c->e.rc;
 	}
-	return routes_unique(c, cfg);
+	return rc_routes_unique(&c->e, cfg);
 }
 
 /* ------------------------------------------------------- public API */
-
-static void listener_free(struct relay_listener_conf *l)
-{
-	free(l->address);
-	free(l->tls_cert);
-	free(l->tls_key);
-	free(l->client_ca);
-}
-
-void relay_config_free(struct relay_config *cfg)
-{
-	if (!cfg)
-		return;
-	for (size_t i = 0; i < cfg->n_peers; i++) {
-		struct relay_peer_conf *p = &cfg->peers[i];
-
-		for (size_t j = 0; j < p->n_endpoints; j++)
-			free(p->endpoints[j]);
-		for (size_t j = 0; j < p->n_owns; j++)
-			free(p->owns[j]);
-		free(p->endpoints);
-		free(p->owns);
-		free(p->name);
-		free(p->token_sha256);
-		free(p->cert_sha256);
-		free(p->outbound_token);
-	}
-	for (size_t i = 0; i < cfg->n_routes; i++) {
-		free(cfg->routes[i].value);
-		free(cfg->routes[i].peer);
-	}
-	listener_free(&cfg->carrier);
-	listener_free(&cfg->admin);
-	free(cfg->peers);
-	free(cfg->routes);
-	free(cfg->path);
-	free(cfg->node_id);
-	free(cfg->data_dir);
-	free(cfg->default_country);
-	free(cfg);
-}
-
-const struct relay_peer_conf *relay_config_peer(const struct relay_config *cfg, const char *name)
-{
-	for (size_t i = 0; cfg && name && i < cfg->n_peers; i++)
-		if (cfg->peers[i].name && strcmp(cfg->peers[i].name, name) == 0)
-			return &cfg->peers[i];
-	return NULL;
-}
 
 /* Parses under parse_lock; the cfg_t is freed on every path. */
 static void parse_locked(struct pctx *c, const char *text, struct relay_config *cfg)
@@ -1005,12 +736,12 @@ static void parse_locked(struct pctx *c, const char *text, struct relay_config *
 	pthread_mutex_lock(&parse_lock);
 	parse_cur = c;
 	if (!(c->root = new_cfg())) {
-		nomem(c);
+		rc_nomem(&c->e);
 	} else {
 		cfg_set_error_function(c->root, on_error);
 		if (cfg_parse_buf(c->root, text) != CFG_SUCCESS)
-			fail(c, 0, "cannot be parsed"); /* unless on_error said why */
-		if (!c->rc) {
+			rc_fail(&c->e, 0, "cannot be parsed"); /* unless on_error said why */
+		if (!c->e.rc) {
 			if (c->nkeys) /* qsort's base must not be NULL, even for 0 */
 				qsort(c->keys, c->nkeys, sizeof(*c->keys), key_cmp);
 			if (c->nsecs)
@@ -1027,25 +758,25 @@ static void parse_locked(struct pctx *c, const char *text, struct relay_config *
 int relay_config_parse(const char *name, const char *text, struct relay_config **out, char *err,
                        size_t errlen)
 {
-	struct pctx c = {.name = name ? name : "config", .err = err, .errlen = errlen};
+	struct pctx c = {.e = {.name = name ? name : "config", .err = err, .errlen = errlen}};
 	struct relay_config *cfg = calloc(1, sizeof(*cfg));
 	char *clean = NULL;
 
 	*out = NULL;
 	if (err && errlen)
 		err[0] = '\0';
-	if (!cfg || dup_str(&c, c.name, &cfg->path))
-		nomem(&c);
+	if (!cfg || dup_str(&c, c.e.name, &cfg->path))
+		rc_nomem(&c.e);
 	else if (!text)
-		fail(&c, 0, "no configuration text");
-	else if ((clean = strip_comments(&c, text)) != NULL)
+		rc_fail(&c.e, 0, "no configuration text");
+	else if ((clean = rc_strip_comments(&c.e, text)) != NULL)
 		parse_locked(&c, clean, cfg);
 	free(clean);
 	free(c.keys);
 	free(c.secs);
-	if (c.rc) {
+	if (c.e.rc) {
 		relay_config_free(cfg);
-		return c.rc;
+		return c.e.rc;
 	}
 	*out = cfg;
 	return 0;
@@ -1053,7 +784,7 @@ int relay_config_parse(const char *name, const char *text, struct relay_config *
 
 int relay_config_load(const char *path, struct relay_config **out, char *err, size_t errlen)
 {
-	struct pctx c = {.name = path ? path : "config", .err = err, .errlen = errlen};
+	struct rc_err e = {.name = path ? path : "config", .err = err, .errlen = errlen};
 	FILE *f = path ? fopen(path, "re") : NULL;
 	char *text = NULL, *t, *nul;
 	size_t len = 0, got = 1;
@@ -1061,29 +792,29 @@ int relay_config_load(const char *path, struct relay_config **out, char *err, si
 
 	*out = NULL;
 	if (!f)
-		return fail(&c, 0, "cannot open: %s", path ? strerror(errno) : "no file name");
-	while (!c.rc && got > 0) {
+		return rc_fail(&e, 0, "cannot open: %s", path ? strerror(errno) : "no file name");
+	while (!e.rc && got > 0) {
 		if (!(t = realloc(text, len + 65536 + 1))) {
-			nomem(&c);
+			rc_nomem(&e);
 			break;
 		}
 		text = t;
 		got = fread(text + len, 1, 65536, f);
 		if ((len += got) > FILE_MAX)
-			fail(&c, 0, "larger than %u bytes", FILE_MAX);
+			rc_fail(&e, 0, "larger than %u bytes", FILE_MAX);
 	}
-	if (!c.rc && ferror(f))
-		fail(&c, 0, "cannot read: %s", strerror(errno));
+	if (!e.rc && ferror(f))
+		rc_fail(&e, 0, "cannot read: %s", strerror(errno));
 	fclose(f);
-	if (!c.rc && (nul = memchr(text, '\0', len)) != NULL) {
+	if (!e.rc && (nul = memchr(text, '\0', len)) != NULL) {
 		for (const char *p = text; p < nul; p++)
 			line += *p == '\n';
-		fail(&c, line, "the file holds a NUL byte");
+		rc_fail(&e, line, "the file holds a NUL byte");
 	}
-	if (!c.rc) {
+	if (!e.rc) {
 		text[len] = '\0';
 		rc = relay_config_parse(path, text, out, err, errlen);
 	}
 	free(text);
-	return c.rc ? c.rc : rc;
+	return e.rc ? e.rc : rc;
 }

@@ -3,7 +3,7 @@
  * them), serialisation back to compact JSON, and the error object a carrier gets back.
  * The binary record kept in the queue is relay_record.c's.
  */
-#include "relay/relay.h"
+#include "relay/relay_priv.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -15,9 +15,6 @@
 /* Duplicate keys are an error; NUL is let through so that the field holding it is named. */
 #define LOAD_FLAGS   (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
 #define TS_AHEAD_MS  86400000LL /* a submission time may be at most a day ahead */
-#define ID_CHARS     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
-#define NODE_CHARS   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
-#define CROCKFORD    "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #define PRIO_MAX     3
 #define PRIO_DEFAULT 1
 
@@ -150,8 +147,8 @@ struct field {
 	unsigned flags;
 	int (*set)(struct pctx *c, const struct field *f, json_t *v);
 	size_t off;        /* where the value goes in struct relay_envelope */
-	size_t min, max;   /* set_token: length bounds in bytes */
-	const char *chars; /* set_token: the allowed characters, or NULL for any */
+	size_t max;        /* set_token: the room there, in bytes before the NUL */
+	bool (*ok)(const char *s, size_t len); /* set_token: relay_rules.c's, or NULL */
 	const char *rule;  /* the reason given when the value breaks the field's rule */
 };
 
@@ -175,7 +172,7 @@ static int set_token(struct pctx *c, const struct field *f, json_t *v)
 	size_t len;
 	const char *s = str(v, &len);
 
-	if (len < f->min || len > f->max || (f->chars && strspn(s, f->chars) != len))
+	if (len > f->max || (f->ok && !f->ok(s, len)))
 		return bad(c, f, f->rule);
 	memcpy(AT(c, f, char), s, len + 1);
 	return 0;
@@ -235,12 +232,10 @@ static int set_ttl(struct pctx *c, const struct field *f, json_t *v)
 
 static int set_type(struct pctx *c, const struct field *f, json_t *v)
 {
-	size_t len, i = 0;
+	size_t len;
 	const char *s = str(v, &len);
 
-	while (i < len && s[i] >= 0x20 && s[i] <= 0x7e)
-		i++;
-	if (len < 1 || len > RELAY_ENV_TYPE_MAX || i < len || !memchr(s, '/', len))
+	if (!rr_type_ok(s, len))
 		return bad(c, f, f->rule);
 	memcpy(c->env->type, s, len + 1);
 	return 0;
@@ -324,7 +319,7 @@ static int set_hops(struct pctx *c, const struct field *f, json_t *v)
 		const char *s = json_string_value(h);
 		size_t len = json_string_length(h);
 
-		if (!s || len < 1 || len > RELAY_NODE_ID_MAX || strspn(s, NODE_CHARS) != len)
+		if (!s || !rr_node_id_ok(s, len))
 			return fail(c->err, -RELAY_EFIELD, f->name, "element %zu %s", i, f->rule);
 		memcpy(c->env->hops[i], s, len + 1);
 	}
@@ -367,29 +362,28 @@ static int set_at(struct pctx *c, const struct field *f, json_t *v)
 
 /* Every field v1 knows, in the order checked and written. */
 static const struct field fields[] = {
-	{"v", INT, F_REQ | F_EARLY, set_v, 0, 0, 0, NULL, "unsupported version (this is v1)"},
-	{"id", STR, F_REQ, set_token, OFF(id), 1, RELAY_ENV_ID_MAX, ID_CHARS,
+	{"v", INT, F_REQ | F_EARLY, set_v, 0, 0, NULL, "unsupported version (this is v1)"},
+	{"id", STR, F_REQ, set_token, OFF(id), RELAY_ENV_ID_MAX, rr_id_ok,
 	 "must be 1-64 characters of A-Z a-z 0-9 . _ : -"},
-	{"rid", STR, 0, set_token, OFF(rid), RELAY_RID_LEN, RELAY_RID_LEN, CROCKFORD, RID_RULE},
-	{"kind", STR, F_EARLY, set_kind, 0, 0, 0, NULL, "must be \"message\" or \"report\""},
-	{"from", STR, F_REQ, set_addr, OFF(from), 0, 0, NULL, NULL},
-	{"to", STR, F_REQ, set_addr, OFF(to), 0, 0, NULL, NULL},
-	{"ts", INT, 0, set_ts, 0, 0, 0, NULL, "must be >= 0 (ms since the epoch)"},
-	{"ttl", INT, 0, set_ttl, 0, 0, 0, NULL, NULL},
-	{"type", STR, 0, set_type, 0, 0, 0, NULL,
+	{"rid", STR, 0, set_token, OFF(rid), RELAY_RID_LEN, rr_rid_ok, RID_RULE},
+	{"kind", STR, F_EARLY, set_kind, 0, 0, NULL, "must be \"message\" or \"report\""},
+	{"from", STR, F_REQ, set_addr, OFF(from), 0, NULL, NULL},
+	{"to", STR, F_REQ, set_addr, OFF(to), 0, NULL, NULL},
+	{"ts", INT, 0, set_ts, 0, 0, NULL, "must be >= 0 (ms since the epoch)"},
+	{"ttl", INT, 0, set_ttl, 0, 0, NULL, NULL},
+	{"type", STR, 0, set_type, 0, 0, NULL,
 	 "must be a media type: 1-127 printable ASCII characters with a '/'"},
-	{"text", STR, 0, set_text, 0, 0, 0, NULL, NULL},
-	{"body", STR, 0, set_body, 0, 0, 0, NULL, "must be standard base64 with padding"},
-	{"dlr", JSON_TRUE, 0, set_dlr, 0, 0, 0, NULL, NULL},
-	{"prio", INT, 0, set_prio, 0, 0, 0, NULL, "must be 0 (bulk) to 3 (urgent)"},
-	{"hops", JSON_ARRAY, 0, set_hops, 0, 0, 0, NULL, "is not a node id ([A-Za-z0-9._-]{1,64})"},
-	{"ref", STR, R_ONLY, set_token, OFF(ref), RELAY_RID_LEN, RELAY_RID_LEN, CROCKFORD,
-	 RID_RULE},
-	{"status", STR, R_ONLY, set_status, 0, 0, 0, NULL,
+	{"text", STR, 0, set_text, 0, 0, NULL, NULL},
+	{"body", STR, 0, set_body, 0, 0, NULL, "must be standard base64 with padding"},
+	{"dlr", JSON_TRUE, 0, set_dlr, 0, 0, NULL, NULL},
+	{"prio", INT, 0, set_prio, 0, 0, NULL, "must be 0 (bulk) to 3 (urgent)"},
+	{"hops", JSON_ARRAY, 0, set_hops, 0, 0, NULL, "is not a node id ([A-Za-z0-9._-]{1,64})"},
+	{"ref", STR, R_ONLY, set_token, OFF(ref), RELAY_RID_LEN, rr_rid_ok, RID_RULE},
+	{"status", STR, R_ONLY, set_status, 0, 0, NULL,
 	 "must be \"delivered\", \"expired\" or \"failed\""},
-	{"reason", STR, F_REPORT_ONLY, set_token, OFF(reason), 0, RELAY_ENV_REASON_MAX, NULL,
+	{"reason", STR, F_REPORT_ONLY, set_token, OFF(reason), RELAY_ENV_REASON_MAX, NULL,
 	 "must be at most 255 bytes"},
-	{"at", INT, R_ONLY, set_at, 0, 0, 0, NULL, "must be >= 0 (ms since the epoch)"},
+	{"at", INT, R_ONLY, set_at, 0, 0, NULL, "must be >= 0 (ms since the epoch)"},
 };
 
 #define N_FIELDS (sizeof fields / sizeof fields[0])

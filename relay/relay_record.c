@@ -30,7 +30,7 @@
  *   ..   8        at_ms: int64, >= 0
  *   and nothing after it.
  */
-#include "relay/relay.h"
+#include "relay/relay_priv.h"
 
 #include <assert.h>
 #include <stdint.h>
@@ -42,9 +42,6 @@
 #define FLAG_TEXT      0x01
 #define FLAG_DLR       0x02
 #define PRIO_MAX       3
-#define ID_CHARS       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
-#define NODE_CHARS     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
-#define CROCKFORD      "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 /* ---------------------------------------------------------------- encoding */
 
@@ -188,13 +185,19 @@ static size_t get_str(struct rd *r, char *dst, size_t min, size_t max)
 	return n;
 }
 
-/* A str whose every byte is in `chars` (an embedded NUL stops strspn short: refused). */
-static void get_token(struct rd *r, char *dst, size_t min, size_t max, const char *chars)
+/* A str of at most max bytes that obeys `ok`, one of relay_rules.c's rules. */
+static void get_token(struct rd *r, char *dst, size_t max, bool (*ok)(const char *, size_t))
 {
-	size_t n = get_str(r, dst, min, max);
+	size_t n = get_str(r, dst, 0, max);
 
-	if (strspn(dst, chars) != n)
+	if (!r->bad && !ok(dst, n))
 		r->bad = true;
+}
+
+/* The rid is optional: none, or a whole one. */
+static bool rid_or_none(const char *s, size_t len)
+{
+	return len == 0 || rr_rid_ok(s, len);
 }
 
 /* Length of the UTF-8 sequence a lead byte starts, or 0 for a byte that cannot lead. */
@@ -251,17 +254,6 @@ static void get_addr(struct rd *r, struct route_addr *a)
 		r->bad = true;
 }
 
-static void get_type(struct rd *r, char *dst)
-{
-	size_t n = get_str(r, dst, 1, RELAY_ENV_TYPE_MAX);
-
-	for (size_t i = 0; i < n; i++)
-		if (dst[i] < 0x20 || dst[i] > 0x7e)
-			r->bad = true;
-	if (!r->bad && !memchr(dst, '/', n))
-		r->bad = true;
-}
-
 /* The fixed head and every field both kinds share. */
 static void get_common(struct rd *r, struct relay_envelope *env)
 {
@@ -285,15 +277,13 @@ static void get_common(struct rd *r, struct relay_envelope *env)
 	env->dlr = flags & FLAG_DLR;
 	env->prio = (uint8_t)prio;
 	env->n_hops = (size_t)n_hops;
-	get_token(r, env->id, 1, RELAY_ENV_ID_MAX, ID_CHARS);
-	get_token(r, env->rid, 0, RELAY_RID_LEN, CROCKFORD);
-	if (env->rid[0] && strlen(env->rid) != RELAY_RID_LEN)
-		r->bad = true;
+	get_token(r, env->id, RELAY_ENV_ID_MAX, rr_id_ok);
+	get_token(r, env->rid, RELAY_RID_LEN, rid_or_none);
 	get_addr(r, &env->from);
 	get_addr(r, &env->to);
-	get_type(r, env->type);
+	get_token(r, env->type, RELAY_ENV_TYPE_MAX, rr_type_ok);
 	for (size_t i = 0; i < env->n_hops; i++)
-		get_token(r, env->hops[i], 1, RELAY_NODE_ID_MAX, NODE_CHARS);
+		get_token(r, env->hops[i], RELAY_NODE_ID_MAX, rr_node_id_ok);
 }
 
 static void get_report(struct rd *r, struct relay_envelope *env)
@@ -301,7 +291,7 @@ static void get_report(struct rd *r, struct relay_envelope *env)
 	uint64_t status;
 	size_t n;
 
-	get_token(r, env->ref, RELAY_RID_LEN, RELAY_RID_LEN, CROCKFORD);
+	get_token(r, env->ref, RELAY_RID_LEN, rr_rid_ok);
 	status = get_le(r, 1);
 	if (status < RELAY_REPORT_DELIVERED || status > RELAY_REPORT_FAILED)
 		r->bad = true;
