@@ -1,7 +1,12 @@
 """Fixtures for system tests: the real interlinkd on loopback ports, a temporary
 data directory, real HTTP (and TLS with a throwaway certificate)."""
+import hashlib
+import http.server
+import json
 import os
+import secrets
 import signal
+import threading
 import socket
 import ssl
 import subprocess
@@ -69,6 +74,32 @@ class Daemon:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
+
+    def call(self, method, path, body=None, token=None, headers=None, timeout=10,
+             ssl_context=None):
+        """One API request. body: a dict/list (sent as JSON), bytes or None.
+        Returns (status, headers, parsed JSON or text)."""
+        hdrs = dict(headers or {})
+        data = body
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+        if data is not None:
+            hdrs.setdefault("Content-Type", "application/json")
+        if token:
+            hdrs["Authorization"] = "Bearer " + token
+        req = urllib.request.Request(self.base_url + path, method=method, data=data,
+                                     headers=hdrs)
+        ctx = ssl_context or self.ssl_context
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
+                status, rh, raw = r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            status, rh, raw = e.code, e.headers, e.read()
+        text = raw.decode("utf-8", "replace")
+        try:
+            return status, rh, json.loads(text)
+        except ValueError:
+            return status, rh, text
 
     def wait_ready(self, timeout=10):
         deadline = time.time() + timeout
@@ -147,3 +178,127 @@ def tls_files(tmp_path_factory):
                    check=True, capture_output=True)
     ctx = ssl.create_default_context(cafile=str(cert))
     return cert, key, ctx
+
+
+# ---------------------------------------------------------------- peers
+
+class Peer:
+    """A peer of the node under test: its name, bearer token and config section."""
+
+    def __init__(self, name, owns=(), endpoints=(), kind="carrier", extra=""):
+        self.name = name
+        self.token = secrets.token_hex(16)
+        self.token_sha256 = hashlib.sha256(self.token.encode()).hexdigest()
+        self.owns = list(owns)
+        self.endpoints = list(endpoints)
+        self.kind = kind
+        self.extra = extra
+        self.outbound_token = "out-" + secrets.token_hex(8)
+
+    def section(self):
+        lines = [f'peer "{self.name}" {{', f'  kind = "{self.kind}"',
+                 f'  token-sha256 = "{self.token_sha256}"']
+        if self.owns:
+            lines.append("  owns = {" + ", ".join(f'"{o}"' for o in self.owns) + "}")
+        if self.endpoints:
+            lines.append("  endpoints = {" + ", ".join(f'"{e}"' for e in self.endpoints) + "}")
+            lines.append(f'  outbound-token = "{self.outbound_token}"')
+        if self.extra:
+            lines.append(self.extra)
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def node_config(data_dir, port, admin_port, peers=(), routes=(), extra="", node_id="test.interlink",
+                delivery=""):
+    """A loopback node config with peers (Peer objects) and routes (config lines)."""
+    text = local_config(data_dir, port, admin_port, extra).replace(
+        'node-id = "test.interlink"', f'node-id = "{node_id}"')
+    if delivery:
+        text += "delivery {\n" + delivery + "\n}\n"
+    for p in peers:
+        text += p.section()
+    for r in routes:
+        text += r + "\n"
+    return text
+
+
+# ------------------------------------------------------- fake carriers
+
+class FakeCarrier:
+    """A carrier's delivery endpoint: a real HTTP server on loopback that records
+    every envelope POSTed to it and answers with scripted status codes."""
+
+    def __init__(self, statuses=None, default=200, headers=None):
+        self.received = []          # (headers dict, parsed JSON body)
+        self.statuses = list(statuses or [])
+        self.default = default
+        self.extra_headers = dict(headers or {})
+        self.lock = threading.Condition()
+        carrier = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(n)
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = raw
+                with carrier.lock:
+                    status = carrier.statuses.pop(0) if carrier.statuses else carrier.default
+                    if 200 <= status < 300:
+                        carrier.received.append((dict(self.headers), body))
+                    carrier.attempts.append((dict(self.headers), body, status))
+                    carrier.lock.notify_all()
+                out = b'{"ok":true}' if 200 <= status < 300 else b'{"error":"scripted"}'
+                self.send_response(status)
+                for k, v in carrier.extra_headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args):
+                pass
+
+        self.attempts = []          # every POST: (headers, body, status answered)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1/deliver"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, n, timeout=15):
+        """Waits until n envelopes were delivered (2xx); returns them."""
+        deadline = time.time() + timeout
+        with self.lock:
+            while len(self.received) < n:
+                left = deadline - time.time()
+                if left <= 0:
+                    raise AssertionError(f"carrier got {len(self.received)} of {n}; "
+                                         f"attempts {[a[2] for a in self.attempts]}")
+                self.lock.wait(left)
+            return list(self.received)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_carrier():
+    made = []
+
+    def make(**kw):
+        c = FakeCarrier(**kw)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop()
