@@ -28,14 +28,15 @@ BENCHES := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/bench_
 CRASH   := $(patsubst tests/crash/%.c,$(B)/crash/%,$(wildcard tests/crash/*.c))
 FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all deps deps-build run test unit system crash asan fuzz bench clean help
+.PHONY: all deps deps-build run test unit system crash asan tsan fuzz bench clean help
 all: $(B)/interlinkd
 
 help:
 	@echo "make            build $(B)/interlinkd"
 	@echo "make run        install missing packages, build, run a local relay in the foreground"
-	@echo "make test       install missing packages, build, run unit + system tests, then again under ASan/UBSan"
+	@echo "make test       install missing packages, build, run unit + system tests, then again under ASan/UBSan and TSan"
 	@echo "make asan       unit + system tests built with -fsanitize=address,undefined"
+	@echo "make tsan       the routing unit tests (concurrent table swaps) with -fsanitize=thread"
 	@echo "make fuzz       libFuzzer targets with clang, $(FUZZ_SECONDS) s each"
 	@echo "make bench      benchmarks, printed beside their baselines"
 
@@ -74,7 +75,7 @@ run: deps-build
 
 test: deps
 	@$(MAKE) --no-print-directory unit system crash
-	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory asan tsan
 
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
@@ -87,6 +88,11 @@ system: $(B)/interlinkd
 
 asan:
 	@$(MAKE) --no-print-directory B=build/asan SANITIZE=address,undefined CC=gcc unit system
+
+# ThreadSanitizer: readers swapping route tables under a writer (tests/unit/test_routing.c).
+tsan:
+	@$(MAKE) --no-print-directory B=build/tsan SANITIZE=thread build/tsan/tests/test_routing
+	build/tsan/tests/test_routing
 
 # ---- fuzzing (clang's libFuzzer; seeds in tests/fuzz/corpus/<target>/)
 FUZZ_SECONDS ?= 30

@@ -301,6 +301,8 @@ struct route_msg {
 	uint32_t attempts;     /* delivery attempts so far */
 	int64_t first_fail_ms; /* when an attempt first failed, or 0 */
 	int64_t now_ms;
+	bool dry_run;          /* only look: take no breaker pass (at submission, in the
+				  route tester); a delivery about to be made passes false */
 };
 
 enum route_verdict { ROUTE_DELIVER, ROUTE_WAIT, ROUTE_REJECT };

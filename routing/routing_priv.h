@@ -1,0 +1,64 @@
+/*
+ * routing's private parts: the module handle and the seams between its
+ * files. Nothing outside routing/ includes this file.
+ */
+#ifndef INTERLINK_ROUTING_PRIV_H
+#define INTERLINK_ROUTING_PRIV_H
+
+#include <pthread.h>
+
+#include "routing/routing.h"
+
+/*
+ * route_health.c: breaker state per (peer name, endpoint index), behind its own lock.
+ * Keyed by name and index, not by table: a peer whose endpoint list changes at run time
+ * keeps each index's state (a changed list resets nothing; an index's state follows
+ * whatever URL now sits there), and so does a peer re-created under the same name. A
+ * breaker closes again on its own, through a probe, so stale state heals itself.
+ */
+struct route_health;
+struct route_health *rh_new(const struct route_breaker *b); /* b may be NULL; NULL: no memory */
+void rh_free(struct route_health *h);
+
+/* How long a half-open endpoint's probe is awaited: if its result is never reported (the
+ * delivery was dropped, the process lost track of it), another probe may go after this.
+ * Longer than the delivery timeout, so that normally only one probe is in flight. */
+#define RH_PROBE_LEASE_MS (60 * 1000)
+
+/*
+ * Takes a pass through the breaker of (peer, endpoint) for one delivery at now_ms: the
+ * decision calls it for each endpoint in order and delivers through the first that passes.
+ *   closed:                  true, *probe = false;
+ *   open (period not over):  false, *retry_ms = the end of the open period;
+ *   half-open, probe free:   true, *probe = true: this delivery is the probe, and every
+ *                            other caller gets false until route_health_report() gives
+ *                            its result (or RH_PROBE_LEASE_MS pass);
+ *   half-open, probe taken:  false, *retry_ms = the end of the probe's lease.
+ * A pass is taken, not peeked: a caller that only wants to look (the admin route tester)
+ * uses route_health_state() instead. A peer or endpoint that no breaker tracks (no failure
+ * yet, a name over ROUTE_NAME_MAX, endpoint >= ROUTE_ENDPOINTS_MAX) passes. probe and
+ * retry_ms may be NULL; *retry_ms is 0 when the call returns true. Thread-safe.
+ */
+bool rh_try_pass(struct route_health *h, const char *peer, size_t endpoint, int64_t now_ms,
+		 bool *probe, int64_t *retry_ms);
+
+struct routing {
+	char node_id[ROUTE_NAME_MAX + 1];
+	struct queue *q;            /* borrowed; NULL: nothing persisted, no directory */
+	pthread_mutex_t lock;       /* guards `current` (the pointer and taking a reference) */
+	struct route_table *current;
+	pthread_mutex_t write_lock; /* one run-time change at a time: store, then publish */
+	struct route_health *health;
+	/* route_store.c, under write_lock: config peers that the config file itself suspends
+	 * (a run-time "unsuspend" cannot lift that; see routing_set_suspended) */
+	char (*cfg_suspended)[ROUTE_NAME_MAX + 1];
+	size_t n_cfg_suspended;
+};
+
+/* route_table.c */
+bool rt_name_ok(const char *s); /* [A-Za-z0-9._-]{1,64} */
+/* The route with exactly this match and value (NULL for the default), borrowed from t; or NULL. */
+const struct route_entry *rt_route_find(const struct route_table *t, enum route_match m,
+					const char *value);
+
+#endif
