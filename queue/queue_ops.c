@@ -233,6 +233,25 @@ static int first_from(struct queue *q, MDB_txn *txn, enum queue_db db, const str
 	return rc;
 }
 
+/*
+ * Takes the first entry of a time-ordered index (keys: plen bytes of prefix,
+ * then time BE64 and rid) if it is due by now: deletes it and gives its rid.
+ * Returns 0, MDB_NOTFOUND when nothing is due, or an LMDB error.
+ */
+static int pop_due(struct queue *q, MDB_txn *txn, enum queue_db db, const struct qkey *from,
+		   size_t plen, int64_t now_ms, struct queue_rid *rid)
+{
+	struct qkey k;
+	int rc = first_from(q, txn, db, from, plen, &k);
+
+	if (rc != 0)
+		return rc;
+	if ((int64_t)q_get_be64(k.b + plen) > now_ms)
+		return MDB_NOTFOUND;
+	memcpy(rid->b, k.b + plen + 8, 16);
+	return del_key(q, txn, db, &k);
+}
+
 /* QUEUE_OP_LEASE: due timers in due order; each moves to now + lease. */
 static int apply_lease(struct queue *q, MDB_txn *txn, struct queue_op_lease *l)
 {
@@ -246,13 +265,8 @@ static int apply_lease(struct queue *q, MDB_txn *txn, struct queue_op_lease *l)
 	while (l->n < l->max) {
 		struct queue_status st;
 		struct queue_rid rid;
-		if ((rc = first_from(q, txn, DB_SCHED, &from, 0, &k)) != 0)
+		if ((rc = pop_due(q, txn, DB_SCHED, &from, 0, l->now_ms, &rid)) != 0)
 			return rc == MDB_NOTFOUND ? 0 : rc;
-		if ((int64_t)q_get_be64(k.b) > l->now_ms)
-			return 0;
-		memcpy(rid.b, k.b + 8, 16);
-		if ((rc = del_key(q, txn, DB_SCHED, &k)) != 0)
-			return rc;
 		rc = load_status(q, txn, &rid, &st);
 		/* a stale timer, or a corrupt record (left for an operator): the
 		 * timer is dropped so that it cannot block the messages behind it */
@@ -290,13 +304,8 @@ static int apply_pull(struct queue *q, MDB_txn *txn, struct queue_op_lease *l)
 	while (l->n < l->max) {
 		struct queue_status st;
 		struct queue_rid rid;
-		if ((rc = first_from(q, txn, DB_INBOX, &from, plen, &k)) != 0)
+		if ((rc = pop_due(q, txn, DB_INBOX, &from, plen, l->now_ms, &rid)) != 0)
 			return rc == MDB_NOTFOUND ? 0 : rc;
-		if ((int64_t)q_get_be64(k.b + plen) > l->now_ms)
-			return 0;
-		memcpy(rid.b, k.b + plen + 8, 16);
-		if ((rc = del_key(q, txn, DB_INBOX, &k)) != 0)
-			return rc;
 		rc = load_status(q, txn, &rid, &st);
 		if (q_op_error(rc) || (rc == 0 && QUEUE_STATE_FINAL(st.state)))
 			continue;
@@ -444,20 +453,15 @@ static int forget_final(struct queue *q, MDB_txn *txn, const struct queue_status
 static int apply_purge(struct queue *q, MDB_txn *txn, struct queue_op_purge *p)
 {
 	struct queue_rid zero = {{0}};
-	struct qkey from, k;
+	struct qkey from;
 	int rc;
 
 	q_key_time_rid(&from, 0, &zero);
 	while (p->purged < p->max) {
 		struct queue_status st;
 		struct queue_rid rid;
-		if ((rc = first_from(q, txn, DB_FINAL, &from, 0, &k)) != 0)
+		if ((rc = pop_due(q, txn, DB_FINAL, &from, 0, p->now_ms, &rid)) != 0)
 			return rc == MDB_NOTFOUND ? 0 : rc;
-		if ((int64_t)q_get_be64(k.b) > p->now_ms)
-			return 0;
-		memcpy(rid.b, k.b + 8, 16);
-		if ((rc = del_key(q, txn, DB_FINAL, &k)) != 0)
-			return rc;
 		rc = load_status(q, txn, &rid, &st);
 		if (rc != 0 && !q_op_error(rc))
 			return rc;
