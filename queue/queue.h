@@ -250,6 +250,11 @@ int queue_status_get(struct queue *q, const struct queue_rid *rid, struct queue_
 int queue_payload_get(struct queue *q, const struct queue_rid *rid, unsigned char **out,
 		      size_t *len);
 
+/* The rid stored under (src_peer, client_id) — what an insert of that id would
+ * answer as a duplicate. Returns 0, -QUEUE_ENOTFOUND or -QUEUE_EINVAL. */
+int queue_idem_get(struct queue *q, const char *src_peer, const char *client_id,
+		   struct queue_rid *rid);
+
 /* Per destination peer: how many messages are in each state (final states
  * count those still retained) and when its oldest live message was accepted. */
 struct queue_peer_counts {

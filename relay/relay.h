@@ -78,6 +78,7 @@ struct relay_peer_conf {
 	uint32_t burst;
 	uint64_t max_size;    /* bytes */
 	uint64_t max_queue;   /* messages */
+	bool suspended;       /* no traffic to or from it (an operator's brake) */
 	int line;             /* where the section starts in the file */
 };
 
@@ -259,23 +260,36 @@ int relay_envelope_decode(const void *buf, size_t len, struct relay_envelope *ou
 /* Frees what an envelope owns and zeroes it; NULL is a no-op. */
 void relay_envelope_clear(struct relay_envelope *env);
 
-/* ------------------------------------------------------------ carrier API */
+/* ---------------------------------------------------------------- the node */
 
-struct relay_api; /* the carrier-facing HTTP listener (opaque) */
+struct relay_node; /* the running relay: store, routing, delivery and the carrier API */
 
 /*
- * Starts the carrier listener described by cfg->carrier (TLS unless
- * plain-http) on its own threads. cfg is only read during the call.
- * Returns 0 and *out, or -RELAY_ELISTEN with the reason in err (cannot read a
- * TLS file, cannot bind the address, ...).
+ * Starts a node on cfg (transferred: the node owns and frees it): opens the
+ * store under cfg->data_dir, loads peers and routes (the config's, then the
+ * stored ones), starts the delivery engine and the carrier API. Returns 0 and
+ * *out, or -RELAY_E* with the reason in err (store, listener, bad peer...).
  */
-int relay_api_start(const struct relay_config *cfg, struct relay_api **out, char *err,
-		    size_t errlen);
+int relay_node_start(struct relay_config *cfg, struct relay_node **out, char *err,
+		     size_t errlen);
 
-/* The base URL it serves, e.g. "https://127.0.0.1:8443"; borrowed. */
-const char *relay_api_url(const struct relay_api *api);
+/*
+ * Applies a new config (transferred, also on failure): log level, limits,
+ * peers and routes. Listener, data-dir and node-id changes need a restart and
+ * are logged as such. Returns 0, or -RELAY_ECONFIG with err when the peers or
+ * routes cannot be applied (the old ones stay).
+ */
+int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err,
+		      size_t errlen);
 
-/* Stops accepting, finishes or drops open connections, frees. NULL is a no-op. */
-void relay_api_stop(struct relay_api *api);
+/* The carrier API's base URL, e.g. "https://127.0.0.1:8443"; borrowed. */
+const char *relay_node_url(const struct relay_node *n);
+
+/* The config in force (borrowed; valid until the node stops). */
+const struct relay_config *relay_node_config(const struct relay_node *n);
+
+/* Stops the API (open requests are answered or dropped), then the engine,
+ * then closes the store. NULL is a no-op. */
+void relay_node_stop(struct relay_node *n);
 
 #endif

@@ -327,6 +327,7 @@ static cfg_t *new_cfg(void)
 	                    O_INT("burst", 0),
 	                    O_STR("max-size", NULL),
 	                    O_INT("max-queue", 1000000),
+	                    O_BOOL("suspended", cfg_false),
 	                    CFG_END()};
 	cfg_opt_t route[] = {O_STR("prefix", NULL), O_STR("domain", NULL),
 	                     O_BOOL("default", cfg_false), O_STR("peer", NULL), CFG_END()};
@@ -674,6 +675,7 @@ static int conv_peer(struct pctx *c, cfg_t *sec, const struct relay_config *cfg,
 	if (want_int(c, sec, "max-queue", 1, LONG_MAX, &n))
 		return c->e.rc;
 	p->max_queue = (uint64_t)n;
+	p->suspended = cfg_getbool(sec, "suspended");
 	return 0;
 }
 

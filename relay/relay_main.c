@@ -2,15 +2,12 @@
  * interlinkd: reads the config, prepares the data directory, starts the
  * listeners, then waits for signals (SIGHUP reloads, SIGTERM/SIGINT stop).
  */
-#include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "relay/relay.h"
 
@@ -34,87 +31,41 @@ static void usage(FILE *to)
 		"running configuration kept); SIGTERM and SIGINT stop the daemon.\n");
 }
 
-/* mkdir -p with mode 0750 for the directories it creates. */
-static int make_dirs(const char *path, char *err, size_t errlen)
+/* SIGHUP: a new config is built and validated; on success the node takes it,
+ * else the running one stays. */
+static void reload(struct relay_node *node)
 {
-	char buf[PATH_MAX];
-	struct stat st;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
-		snprintf(err, errlen, "data-dir: path too long");
-		return -1;
-	}
-	for (char *p = buf + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-		*p = '\0';
-		if (mkdir(buf, 0750) != 0 && errno != EEXIST) {
-			snprintf(err, errlen, "data-dir: cannot create %.300s: %s", buf,
-				 strerror(errno));
-			return -1;
-		}
-		*p = saved;
-		if (saved == '\0')
-			break;
-	}
-	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "data-dir %.300s: not a directory", path);
-		return -1;
-	}
-	return 0;
-}
-
-/* Settings that only a restart applies; a reload that changes them says so. */
-static void warn_restart_only(const struct relay_config *old, const struct relay_config *new)
-{
-	const struct relay_listener_conf *a = &old->carrier, *b = &new->carrier;
-
-	if (strcmp(old->data_dir, new->data_dir) != 0)
-		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=data-dir");
-	if (strcmp(old->node_id, new->node_id) != 0)
-		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=node-id");
-	if (strcmp(a->address, b->address) != 0 || a->port != b->port ||
-	    a->plain_http != b->plain_http)
-		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=carrier-listener");
-}
-
-/*
- * SIGHUP: build and validate a new config; on success it replaces the old
- * one, else the old one stays. Returns the config now in force.
- */
-static struct relay_config *reload(struct relay_config *cur)
-{
+	const char *path = relay_node_config(node)->path;
 	struct relay_config *next = NULL;
 	char err[ERR_MAX], q[ERR_MAX + 16];
 
-	if (relay_config_load(cur->path, &next, err, sizeof(err)) != 0) {
+	if (relay_config_load(path, &next, err, sizeof(err)) != 0 ||
+	    relay_node_reload(node, next, err, sizeof(err)) != 0) {
 		relay_log(RELAY_LOG_ERROR, "config_reload_failed", "reason=%s kept=old",
 			  relay_log_quote(err, q, sizeof(q)));
-		return cur;
+		return;
 	}
-	warn_restart_only(cur, next);
-	relay_log_set_level(next->log_level);
+	const struct relay_config *cfg = relay_node_config(node);
 	relay_log(RELAY_LOG_INFO, "config_reloaded", "file=%s peers=%zu routes=%zu",
-		  relay_log_quote(next->path, q, sizeof(q)), next->n_peers, next->n_routes);
-	return next;
+		  relay_log_quote(cfg->path, q, sizeof(q)), cfg->n_peers, cfg->n_routes);
 }
 
 static int serve(struct relay_config *cfg)
 {
-	struct relay_api *api = NULL;
+	struct relay_node *node = NULL;
 	char err[ERR_MAX], q[ERR_MAX + 16];
 	sigset_t set;
 	int sig;
 
-	if (make_dirs(cfg->data_dir, err, sizeof(err)) != 0 ||
-	    relay_api_start(cfg, &api, err, sizeof(err)) != 0) {
+	if (relay_node_start(cfg, &node, err, sizeof(err)) != 0) {
 		fprintf(stderr, "interlinkd: %s\n", err);
 		return 1;
 	}
-	relay_log(RELAY_LOG_INFO, "started", "version=%s node=%s carrier_api=%s data_dir=%s",
-		  INTERLINK_VERSION, cfg->node_id, relay_api_url(api),
-		  relay_log_quote(cfg->data_dir, q, sizeof(q)));
+	cfg = NULL; /* the node's now */
+	const struct relay_config *c = relay_node_config(node);
+	relay_log(RELAY_LOG_INFO, "started", "version=%s node=%s carrier_api=%s data_dir=%s peers=%zu",
+		  INTERLINK_VERSION, c->node_id, relay_node_url(node),
+		  relay_log_quote(c->data_dir, q, sizeof(q)), c->n_peers);
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGINT);
@@ -124,17 +75,11 @@ static int serve(struct relay_config *cfg)
 			continue;
 		if (sig != SIGHUP)
 			break;
-		struct relay_config *next = reload(cfg);
-		if (next != cfg) {
-			/* nothing borrows the old one: the API copied what it needs */
-			relay_config_free(cfg);
-			cfg = next;
-		}
+		reload(node);
 	}
 	relay_log(RELAY_LOG_INFO, "stopping", "signal=%s", sig == SIGINT ? "INT" : "TERM");
-	relay_api_stop(api);
+	relay_node_stop(node);
 	relay_log(RELAY_LOG_INFO, "stopped", NULL);
-	relay_config_free(cfg);
 	return 0;
 }
 

@@ -6,10 +6,14 @@
 #ifndef INTERLINK_RELAY_PRIV_H
 #define INTERLINK_RELAY_PRIV_H
 
+#include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "queue/queue.h"
 #include "relay/relay.h"
+#include "routing/routing.h"
 
 /* ------------------------------------------------------ id rules (relay_rules.c) */
 
@@ -64,5 +68,184 @@ int rc_listeners_clash(const struct relay_listener_conf *x,
 
 /* Refuses the later of two routes for the same thing; returns 0 or e->rc. */
 int rc_routes_unique(struct rc_err *e, const struct relay_config *cfg);
+
+/* ================================================= the node (relay_node.c) */
+
+struct relay_api;      /* relay_api.c: the carrier listener */
+struct relay_delivery; /* relay_delivery.c: the push engine */
+struct relay_limits;   /* relay_limits.c: per-peer token buckets */
+struct relay_inbox;    /* relay_inbox.c: long-poll waiters of pull peers */
+
+#define RELAY_RETIRED_MAX 64
+
+struct relay_node {
+	/* The config in force. A reload publishes a new one; the old ones are
+	 * retired, not freed, until the node stops (reloads are rare and small),
+	 * so a reader's pointer stays valid without locks. */
+	_Atomic(struct relay_config *) cfg;
+	struct relay_config *retired[RELAY_RETIRED_MAX];
+	size_t n_retired;
+	struct queue *q;
+	struct routing *routing;
+	struct relay_limits *limits;
+	struct relay_inbox *inbox;
+	struct relay_delivery *delivery;
+	struct relay_api *api;
+	/* counters for logs and (later) metrics */
+	atomic_uint_fast64_t accepted, duplicates, delivered, failed, expired, retried;
+};
+
+static inline const struct relay_config *relay_cfg(const struct relay_node *n)
+{
+	return atomic_load(&((struct relay_node *)n)->cfg);
+}
+
+/* Milliseconds since the epoch (CLOCK_REALTIME). */
+int64_t relay_now_ms(void);
+
+/* The limits an envelope from `peer` is parsed with (node limits, lowered by the peer's). */
+void relay_env_limits_for(const struct relay_config *cfg, const struct route_peer *peer,
+			  int64_t now_ms, struct relay_env_limits *out);
+
+/* ======================================= the HTTP framework (relay_api.c) */
+
+enum relay_req_phase { REQ_NEW, REQ_BODY, REQ_SUSPENDED, REQ_RESUMED, REQ_ANSWERED };
+
+/*
+ * One carrier API request. Handlers run in MHD's threads. A handler answers
+ * at once (relay_reply*) or suspends the request (relay_req_suspend) and is
+ * called again, in phase REQ_RESUMED, after relay_req_resume() or when the
+ * watchdog fires at its deadline (then timed_out is set). Asynchronous
+ * completions (queue done() callbacks) hold a reference (relay_req_hold) so
+ * the request outlives the connection if it must.
+ */
+struct relay_req {
+	struct relay_node *node;
+	struct MHD_Connection *conn;
+	const struct relay_route *route;
+	const char *method;
+	char arg[ROUTE_ADDR_INPUT_MAX + 1];     /* the path after the route's prefix, decoded */
+	const struct route_table *table;         /* held for the request (peers, routes) */
+	const struct route_peer *peer;           /* the authenticated peer, or NULL */
+	char *body;                              /* the request body, NUL-terminated */
+	size_t len, cap, limit;
+	bool too_large;
+	enum relay_req_phase phase;
+	bool timed_out;                          /* the watchdog resumed it */
+	int64_t deadline_ms;
+	atomic_int refs;
+	atomic_bool resume_taken;                /* one resume per suspension */
+	struct relay_req *wd_prev, *wd_next;     /* the watchdog's list, under its lock */
+	void *state;                             /* the handler's, freed with state_free */
+	void (*state_free)(void *state);
+};
+
+typedef enum MHD_Result (*relay_handler)(struct relay_req *req);
+
+/* A route of the carrier API (relay_api.c holds the table). */
+struct relay_route {
+	const char *method;
+	const char *path;  /* exact path, or a prefix ending in '/' when has_arg */
+	bool has_arg;      /* the rest of the path is req->arg */
+	bool auth;         /* a peer must authenticate */
+	size_t body_max;   /* 0: no body allowed; else the largest body taken (413 past it) */
+	relay_handler handler;
+};
+
+/* Answers with a JSON body (copied). Returns what MHD wants back from the handler. */
+enum MHD_Result relay_reply(struct relay_req *req, unsigned status, const char *json);
+/* {"error":code,"field":field,"reason":reason} (field omitted when NULL). */
+enum MHD_Result relay_reply_error(struct relay_req *req, unsigned status, const char *code,
+				  const char *field, const char *reason);
+/* The same with a Retry-After header (seconds, at least 1). */
+enum MHD_Result relay_reply_retry(struct relay_req *req, unsigned status, const char *code,
+				  const char *reason, unsigned retry_after_s);
+
+/* Suspends the request until relay_req_resume() or deadline_ms (the watchdog).
+ * Call before starting the asynchronous work that will resume it. */
+void relay_req_suspend(struct relay_req *req, int64_t deadline_ms);
+/* Resumes a suspended request; from any thread; only the first call counts. */
+void relay_req_resume(struct relay_req *req);
+/* A reference for an asynchronous completion; release it when done with req. */
+void relay_req_hold(struct relay_req *req);
+void relay_req_release(struct relay_req *req);
+
+/* A query argument (?max=10), or NULL. Borrowed from MHD for the request. */
+const char *relay_req_query(struct relay_req *req, const char *key);
+
+/* Starts the carrier listener; sets node->api. */
+int relay_api_start(struct relay_node *node, char *err, size_t errlen);
+const char *relay_api_url(const struct relay_api *api);
+/* Stops listening and answers suspended requests; the memory stays until
+ * relay_api_free, after the store closed (late done() callbacks may still
+ * look at a request's API). NULL is a no-op for both. */
+void relay_api_stop(struct relay_api *api);
+void relay_api_free(struct relay_api *api);
+
+/* ============================================ authentication (relay_auth.c) */
+
+/*
+ * Who is calling: a Bearer token (its SHA-256 compared in constant time with
+ * every peer's token-sha256) and/or a TLS client certificate (verified against
+ * client-ca; its SHA-256 checked against the peer's cert-sha256 pin). On
+ * success sets req->peer and returns 0; else answers the request (401: no or
+ * unknown credentials; 403: certificate pin mismatch or a suspended peer) and
+ * returns -1.
+ */
+int relay_authenticate(struct relay_req *req);
+
+/* ============================================================ handlers */
+
+/* relay_submit.c: POST /v1/messages, GET /v1/messages/{rid} */
+enum MHD_Result relay_h_submit(struct relay_req *req);
+enum MHD_Result relay_h_status(struct relay_req *req);
+/* relay_inbox.c: GET /v1/inbox, POST /v1/inbox/ack */
+enum MHD_Result relay_h_inbox(struct relay_req *req);
+enum MHD_Result relay_h_ack(struct relay_req *req);
+/* relay_dirapi.c: PUT and DELETE /v1/directory/{address} */
+enum MHD_Result relay_h_dir_put(struct relay_req *req);
+enum MHD_Result relay_h_dir_del(struct relay_req *req);
+
+/* ======================================== rate limits (relay_limits.c) */
+
+struct relay_limits *relay_limits_new(void);
+void relay_limits_free(struct relay_limits *l);
+/* Takes n tokens from peer's bucket (rate/s, burst). Returns 0, or the
+ * seconds to wait (≥ 1) before n tokens will be there. Thread-safe. */
+unsigned relay_limits_take(struct relay_limits *l, const struct route_peer *peer, unsigned n,
+			   int64_t now_ms);
+
+/* =============================================== pull inbox (relay_inbox.c) */
+
+struct relay_inbox *relay_inbox_new(void);
+void relay_inbox_free(struct relay_inbox *ib);
+/* A message for pull peer `peer` was committed: wake its long-polls. Any thread. */
+void relay_inbox_notify(struct relay_inbox *ib, const char *peer);
+
+/* ===================================== delivery and reports (relay_delivery.c,
+ * relay_report.c) */
+
+/* Starts the engine thread; sets node->delivery. */
+int relay_delivery_start(struct relay_node *node, char *err, size_t errlen);
+/* New work may be due now (a message was accepted): wake the engine. Any thread;
+ * harmless after stop (until free). NULL is a no-op. */
+void relay_delivery_kick(struct relay_delivery *d);
+/* Stops the engine: no new queue operations, its in-flight ones completed or
+ * abandoned (their leases make the messages due again). The store is closed
+ * after this, then relay_delivery_free. NULL is a no-op for both. */
+void relay_delivery_stop(struct relay_delivery *d);
+void relay_delivery_free(struct relay_delivery *d);
+
+/*
+ * Queues the delivery report for a message that became final (when its
+ * envelope asked for one, and it is not itself a report): kind "report",
+ * ref = the rid the submitter knows, routed like a message to the original
+ * sender. `via` names the carrier it went to when that was a failover.
+ * Asynchronous: the report is durable once its insert commits. Returns 0 or
+ * -RELAY_E* (nothing queued).
+ */
+int relay_report_queue(struct relay_node *node, const struct relay_envelope *env,
+		       const struct queue_status *st, enum relay_report_status status,
+		       const char *reason);
 
 #endif

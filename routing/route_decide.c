@@ -164,10 +164,14 @@ static void reject(struct route_decision *d, int code)
 	d->reject = -code;
 }
 
-static void wait_until(struct route_decision *d, int64_t until)
+/* Waiting for peer p (the first choice) at address `to` until `until`. */
+static void wait_until(struct route_decision *d, const struct route_peer *p, const char *to,
+		       int64_t until)
 {
 	d->verdict = ROUTE_WAIT;
 	d->wait_until_ms = until;
+	copy_text(d->peer, sizeof(d->peer), p->name);
+	copy_text(d->to, sizeof(d->to), to);
 }
 
 /* ------------------------------------------------------------- directory */
@@ -291,7 +295,7 @@ static bool decide_directory(struct routing *r, const struct route_table *t,
 	wake = pk.retry;
 	if (try_linked(r, m, c, n, d, &wake, &later, head))
 		return true;
-	wait_until(d, wake);
+	wait_until(d, c[0].p, c[0].a->addr.text, wake);
 	snprintf(d->why, sizeof(d->why), "%s -> %s: all endpoints open; %s%s in %s", head,
 		 c[0].p->name, later ? "failover to " : "retry", later ? later->p->name : "",
 		 dur_text(wake - m->now_ms, dur));
@@ -327,7 +331,7 @@ static void decide_route(struct routing *r, const struct route_table *t,
 		deliver(d, p, m->to->text, &pk, false, head, note);
 		return;
 	}
-	wait_until(d, pk.retry);
+	wait_until(d, p, m->to->text, pk.retry);
 	snprintf(d->why, sizeof(d->why), "%s -> %s: all endpoints open; retry in %s", head,
 		 p->name, dur_text(pk.retry - m->now_ms, dur));
 }

@@ -309,7 +309,7 @@ enum route_verdict { ROUTE_DELIVER, ROUTE_WAIT, ROUTE_REJECT };
 
 struct route_decision {
 	enum route_verdict verdict;
-	/* ROUTE_DELIVER: */
+	/* ROUTE_DELIVER (and ROUTE_WAIT: the peer waited for, and its `to`): */
 	char peer[ROUTE_NAME_MAX + 1];
 	bool pull;                    /* the peer has no endpoints: it pulls from its inbox */
 	size_t endpoint;              /* index into the peer's endpoints (push) */

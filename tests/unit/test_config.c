@@ -351,6 +351,8 @@ static const struct bad bad_cases[] = {
     {MIN PEER(AUTH OWNS "\nmax-queue = 0"), "t.conf:5: peer \"p\": max-queue must be at least 1"},
     {MIN PEER(AUTH OWNS "\nmax-queue = 99999999999999999999"),
      "t.conf:5: peer \"p\": max-queue is out of range"},
+    {MIN PEER(AUTH OWNS "\nsuspended = maybe"),
+     "t.conf:5: peer \"p\": suspended must be true or false"},
     {MIN PEER(AUTH OWNS "\nweight = 3"),
      "t.conf:5: unknown option 'weight' in section 'peer \"p\"'"},
     {MIN "peer {\n}\n", "t.conf:3: missing title for section 'peer'"},
@@ -515,7 +517,7 @@ static const char full_text[] =
     "  rate = 500\n"
     "  burst = 700\n"
     "  max-size = \"32K\"\n"
-    "  max-queue = 5000\n"
+    "  max-queue = 5000 suspended = true\n"
     "}\n"
     "peer \"upstream-relay\" {\n"
     "  kind = relay\n"
@@ -582,6 +584,7 @@ static void check_full(const struct relay_config *c)
 	assert_int_equal(k->burst, 700);
 	assert_int_equal(k->max_size, 32 * 1024);
 	assert_int_equal(k->max_queue, 5000);
+	assert_true(k->suspended);
 	assert_int_equal(k->line, 37);
 
 	u = relay_config_peer(c, "upstream-relay");

@@ -1,0 +1,237 @@
+/*
+ * The node: wires the store, routing, the delivery engine and the carrier API
+ * together from a config, and applies a reloaded config.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "relay/relay_priv.h"
+
+int64_t relay_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void relay_env_limits_for(const struct relay_config *cfg, const struct route_peer *peer,
+			  int64_t now_ms, struct relay_env_limits *out)
+{
+	uint64_t max = cfg->max_message_size;
+
+	if (peer && peer->max_size && peer->max_size < max)
+		max = peer->max_size;
+	*out = (struct relay_env_limits){
+		.max_body = (size_t)max,
+		.default_ttl_s = (uint32_t)cfg->delivery.default_ttl_s,
+		.max_ttl_s = (uint32_t)cfg->delivery.max_ttl_s,
+		.default_country = cfg->default_country,
+		.now_ms = now_ms,
+	};
+}
+
+/* mkdir -p with mode 0750 for the directories it creates. */
+static int make_dirs(const char *path, char *err, size_t errlen)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		snprintf(err, errlen, "data-dir: path too long");
+		return -RELAY_ECONFIG;
+	}
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(buf, 0750) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "data-dir: cannot create %.300s: %s", buf,
+				 strerror(errno));
+			return -RELAY_ECONFIG;
+		}
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "data-dir %.300s: not a directory", path);
+		return -RELAY_ECONFIG;
+	}
+	return 0;
+}
+
+/* ------------------------------------------- config peers and routes */
+
+static void peer_from_conf(const struct relay_peer_conf *c, struct route_peer *p)
+{
+	*p = (struct route_peer){
+		.name = c->name,
+		.kind = c->kind == RELAY_PEER_RELAY ? ROUTE_PEER_RELAY : ROUTE_PEER_CARRIER,
+		.token_sha256 = c->token_sha256,
+		.cert_sha256 = c->cert_sha256,
+		.endpoints = (const char *const *)c->endpoints,
+		.n_endpoints = c->n_endpoints,
+		.outbound_token = c->outbound_token,
+		.owns = (const char *const *)c->owns,
+		.n_owns = c->n_owns,
+		.rate = c->rate,
+		.burst = c->burst,
+		.max_size = c->max_size,
+		.max_queue = c->max_queue,
+		.suspended = c->suspended,
+		.read_only = true,
+	};
+}
+
+static const enum route_match match_of[] = {
+	[RELAY_ROUTE_PREFIX] = ROUTE_MATCH_PREFIX,
+	[RELAY_ROUTE_DOMAIN] = ROUTE_MATCH_DOMAIN,
+	[RELAY_ROUTE_DEFAULT] = ROUTE_MATCH_DEFAULT,
+};
+
+/* Hands the config's peers and routes to routing (which adds the stored ones). */
+static int load_routing(struct relay_node *n, const struct relay_config *cfg, char *err,
+			size_t errlen)
+{
+	struct route_peer *peers = calloc(cfg->n_peers + 1, sizeof(*peers));
+	struct route_entry *routes = calloc(cfg->n_routes + 1, sizeof(*routes));
+	int rc = -ROUTE_ENOMEM;
+
+	if (peers && routes) {
+		for (size_t i = 0; i < cfg->n_peers; i++)
+			peer_from_conf(&cfg->peers[i], &peers[i]);
+		for (size_t i = 0; i < cfg->n_routes; i++)
+			routes[i] = (struct route_entry){.match = match_of[cfg->routes[i].match],
+							 .value = cfg->routes[i].value,
+							 .peer = cfg->routes[i].peer,
+							 .read_only = true};
+		rc = routing_load(n->routing, peers, cfg->n_peers, routes, cfg->n_routes);
+	}
+	free(peers);
+	free(routes);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: peers and routes: %s", cfg->path, route_strerror(rc));
+		return -RELAY_ECONFIG;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- store */
+
+static int open_store(struct relay_node *n, const struct relay_config *cfg, char *err,
+		      size_t errlen)
+{
+	struct queue_options opt = {
+		.dir = cfg->data_dir,
+		.map_size = cfg->store.map_size,
+		.max_map_size = cfg->store.max_map_size,
+		.sync = cfg->store.sync == RELAY_SYNC_NONE ? QUEUE_SYNC_NONE : QUEUE_SYNC_FULL,
+		.retention_ms = (int64_t)cfg->store.status_retention_ms,
+		.tables = route_queue_tables,
+		.n_tables = ROUTE_QUEUE_TABLES,
+	};
+	char qerr[400];
+	int rc = queue_open(&opt, &n->q, qerr, sizeof(qerr));
+
+	if (rc != 0) {
+		snprintf(err, errlen, "store: %s (%s)", qerr, queue_strerror(rc));
+		return -RELAY_ECONFIG;
+	}
+	return 0;
+}
+
+int relay_node_start(struct relay_config *cfg, struct relay_node **out, char *err,
+		     size_t errlen)
+{
+	struct relay_node *n = calloc(1, sizeof(*n));
+	int rc;
+
+	if (!n) {
+		relay_config_free(cfg);
+		snprintf(err, errlen, "out of memory");
+		return -RELAY_ENOMEM;
+	}
+	atomic_store(&n->cfg, cfg);
+	if ((rc = make_dirs(cfg->data_dir, err, errlen)) != 0 ||
+	    (rc = open_store(n, cfg, err, errlen)) != 0)
+		goto fail;
+	n->routing = routing_new(cfg->node_id, n->q, NULL);
+	n->limits = relay_limits_new();
+	n->inbox = relay_inbox_new();
+	if (!n->routing || !n->limits || !n->inbox) {
+		snprintf(err, errlen, "out of memory");
+		rc = -RELAY_ENOMEM;
+		goto fail;
+	}
+	if ((rc = load_routing(n, cfg, err, errlen)) != 0 ||
+	    (rc = relay_delivery_start(n, err, errlen)) != 0 ||
+	    (rc = relay_api_start(n, err, errlen)) != 0)
+		goto fail;
+	*out = n;
+	return 0;
+fail:
+	relay_node_stop(n);
+	return rc;
+}
+
+int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err,
+		      size_t errlen)
+{
+	const struct relay_config *cur = relay_cfg(n);
+	int rc;
+
+	if (n->n_retired == RELAY_RETIRED_MAX) {
+		snprintf(err, errlen, "too many reloads since start: restart to apply");
+		relay_config_free(next);
+		return -RELAY_ECONFIG;
+	}
+	if (strcmp(cur->data_dir, next->data_dir) != 0)
+		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=data-dir");
+	if (strcmp(cur->node_id, next->node_id) != 0)
+		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=node-id");
+	if (strcmp(cur->carrier.address, next->carrier.address) != 0 ||
+	    cur->carrier.port != next->carrier.port ||
+	    cur->carrier.plain_http != next->carrier.plain_http)
+		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=carrier-listener");
+	if ((rc = load_routing(n, next, err, errlen)) != 0) {
+		relay_config_free(next);
+		return rc;
+	}
+	n->retired[n->n_retired++] = atomic_exchange(&n->cfg, next);
+	relay_log_set_level(next->log_level);
+	return 0;
+}
+
+const char *relay_node_url(const struct relay_node *n)
+{
+	return n->api ? relay_api_url(n->api) : "";
+}
+
+const struct relay_config *relay_node_config(const struct relay_node *n)
+{
+	return relay_cfg(n);
+}
+
+void relay_node_stop(struct relay_node *n)
+{
+	if (!n)
+		return;
+	relay_api_stop(n->api);
+	relay_delivery_stop(n->delivery);
+	queue_close(n->q); /* completes whatever is pending; done() may still kick or resume */
+	relay_api_free(n->api);
+	relay_delivery_free(n->delivery);
+	routing_free(n->routing);
+	relay_inbox_free(n->inbox);
+	relay_limits_free(n->limits);
+	for (size_t i = 0; i < n->n_retired; i++)
+		relay_config_free(n->retired[i]);
+	relay_config_free(atomic_load(&n->cfg));
+	free(n);
+}
