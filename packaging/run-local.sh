@@ -4,6 +4,7 @@
 set -eu
 bin=${1:-build/interlinkd}
 conf=packaging/interlink-local.conf
+api=http://127.0.0.1:8443
 
 "$bin" -t -c "$conf" >/dev/null
 mkdir -p var
@@ -11,8 +12,13 @@ cat <<MSG
 interlink relay (local development)
   config       $conf
   data         ./var/data
-  carrier API  http://127.0.0.1:8443/v1/   (try: curl http://127.0.0.1:8443/v1/health)
-  admin        http://127.0.0.1:8081/      (console: not built yet)
+  carrier API  $api/v1/   (health: curl $api/v1/health)
+  admin        not built yet (the admin issue)
+Two demo carriers pull their messages: demo-a (+1555...) and demo-b (@demo-b.example).
+  send as demo-b:  curl -s -H 'Authorization: Bearer demo-b-token' -H 'Content-Type: application/json' \\
+                     -d '{"v":1,"id":"hello-1","from":"ann@demo-b.example","to":"+15551234567","text":"hi"}' \\
+                     $api/v1/messages
+  pull as demo-a:  curl -s -H 'Authorization: Bearer demo-a-token' '$api/v1/inbox?wait=5'
 Ctrl-C stops it.
 MSG
 exec "$bin" -c "$conf"

@@ -129,3 +129,11 @@ def test_log_lines_are_key_value(local_daemon):
     local_daemon.stop()
     for line in local_daemon.log_text().splitlines():
         assert line.startswith("ts=") and " level=" in line and " msg=" in line, line
+
+
+def test_make_run_config_is_valid():
+    """`make run` starts on packaging/interlink-local.conf: it must pass the check."""
+    conf = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging",
+                        "interlink-local.conf")
+    r = run("-t", "-c", conf)
+    assert r.returncode == 0, r.stderr
