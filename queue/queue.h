@@ -276,6 +276,7 @@ struct queue_store_stat {
 	uint64_t max_bytes;    /* what it may grow to */
 	uint64_t commits;      /* write transactions committed since open */
 	uint64_t ops;          /* operations applied since open */
+	bool full;             /* the last insert refused for space still would not fit */
 };
 
 /* Store size and writer figures; cheap (no transaction). */

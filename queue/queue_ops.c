@@ -121,7 +121,7 @@ static int move_count(struct queue *q, MDB_txn *txn, const char *peer, enum queu
 
 /* ---------------------------------------------------------------- insert */
 
-static bool store_has_room(struct queue *q, size_t len)
+bool q_has_room(struct queue *q, size_t len)
 {
 	uint64_t map = atomic_load(&q->map_bytes), used = atomic_load(&q->used_bytes);
 	uint64_t reserve = map / RESERVE_DIV;
@@ -154,7 +154,7 @@ static int apply_insert(struct queue *q, MDB_txn *txn, struct queue_op_insert *i
 		return rc;
 	if (!allow_insert)
 		return -QUEUE_EFULL;
-	if (!store_has_room(q, in->len))
+	if (!q_has_room(q, in->len))
 		return MDB_MAP_FULL; /* the writer grows the map, or retries without inserts */
 
 	queue_rid_new(&st.rid);
@@ -496,7 +496,7 @@ static int apply_kv(struct queue *q, MDB_txn *txn, struct queue_op_kv *kv, bool 
 		return kv->existed ? mdb_del(txn, dbi, &k, NULL) : 0;
 	if (!allow_insert)
 		return -QUEUE_EFULL;
-	if (!store_has_room(q, kv->vlen))
+	if (!q_has_room(q, kv->vlen))
 		return MDB_MAP_FULL;
 	v = (MDB_val){kv->vlen, (void *)kv->val};
 	return mdb_put(txn, dbi, &k, &v, 0);

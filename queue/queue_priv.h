@@ -74,6 +74,7 @@ struct queue {
 
 	/* figures for queue_store_stat, written by the writer */
 	atomic_uint_fast64_t used_bytes, map_bytes, commits, ops;
+	atomic_uint_fast64_t refused_len; /* size of the last insert refused as full, or 0 */
 	uint64_t page_size;
 };
 
@@ -108,6 +109,8 @@ static inline bool q_op_error(int rc)
 }
 int q_apply(struct queue *q, MDB_txn *txn, struct queue_op *op, bool allow_insert);
 int q_flush_counts(struct queue *q, MDB_txn *txn);
+/* Whether an insert of len bytes fits now, keeping the reserve for deletes. */
+bool q_has_room(struct queue *q, size_t len);
 void q_reset_results(struct queue_op *op);
 
 #endif

@@ -166,6 +166,12 @@ static void run_batch(struct queue *q, struct queue_op **ops, bool *skip, size_t
 				fail_op(ops[i], q_mdb_error(rc));
 	}
 	q_update_used(q);
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i]->type == QUEUE_OP_INSERT && ops[i]->rc == -QUEUE_EFULL)
+			atomic_store(&q->refused_len, ops[i]->u.insert.len);
+		else if (ops[i]->type == QUEUE_OP_INSERT && ops[i]->rc == 0)
+			atomic_store(&q->refused_len, 0);
+	}
 	for (size_t i = 0; i < n; i++)
 		if (ops[i]->done)
 			ops[i]->done(ops[i]);

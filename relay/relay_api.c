@@ -111,9 +111,15 @@ enum MHD_Result relay_reply_retry(struct relay_req *req, unsigned status, const 
 				retry_after_s ? retry_after_s : 1);
 }
 
-/* GET /v1/health: for load balancers; no auth and no detail. */
+/* GET /v1/health: for load balancers; no auth and no detail. 503 while the
+ * store is full, since the node then accepts no messages. */
 static enum MHD_Result h_health(struct relay_req *req)
 {
+	struct queue_store_stat st;
+
+	queue_store_stat(req->node->q, &st);
+	if (st.full)
+		return reply_with(req, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"status\":\"full\"}", 30);
 	return relay_reply(req, MHD_HTTP_OK, "{\"status\":\"ok\"}");
 }
 

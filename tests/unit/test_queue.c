@@ -1144,6 +1144,7 @@ static void fill_free_refill(struct fx *f, uint64_t map)
 	queue_store_stat(f->q, &ss);
 	assert_int_equal(ss.map_bytes, map);
 	assert_true(ss.used_bytes <= ss.map_bytes);
+	assert_true(ss.full); /* what the health endpoint tells load balancers */
 	/* duplicates are still answered, and all but inserts still works */
 	assert_int_equal(add_full(f->q, "src", "k0", "p", QUEUE_PUSH, T0, T0 + DAY, "x", 1, &r,
 				  &dup), 0);
@@ -1153,6 +1154,8 @@ static void fill_free_refill(struct fx *f, uint64_t map)
 	for (int i = 0; i < n / 2; i++) /* the oldest half: whole pages come free */
 		assert_int_equal(finalise(f->q, rids[i], T0, QUEUE_DELIVERED), 0);
 	assert_int_equal(purge(f->q, T0 + 1000, (size_t)n), (size_t)n / 2);
+	queue_store_stat(f->q, &ss);
+	assert_false(ss.full); /* the refused insert would fit now */
 	for (int i = 0; i < n / 4; i++) { /* half of what was freed */
 		rc = add_kib(f->q, MAX + i, &r);
 		queue_store_stat(f->q, &ss);
