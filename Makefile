@@ -28,7 +28,7 @@ BENCHES := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/bench_
 CRASH   := $(patsubst tests/crash/%.c,$(B)/crash/%,$(wildcard tests/crash/*.c))
 FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all deps deps-build run test unit system crash asan tsan fuzz bench clean help
+.PHONY: all deps deps-build run test unit system crash asan tsan fuzz bench bench-relay clean help
 all: $(B)/interlinkd
 
 help:
@@ -61,6 +61,11 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libinterlink.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 $(B)/bench/%: $(B)/tests/bench/%.o $(B)/libinterlink.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# bench_relay.py's bare MHD server (baseline and sink): not a bench_*, and no library.
+$(B)/bench/bare_mhd: $(B)/tests/bench/bare_mhd.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -109,6 +114,11 @@ fuzz: deps
 
 bench: deps $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
+	@$(MAKE) --no-print-directory bench-relay
+
+# wrk against a bare MHD server, interlinkd storing, and interlinkd delivering to a sink.
+bench-relay: $(B)/interlinkd $(B)/bench/bare_mhd
+	$(PY) tests/bench/bench_relay.py --interlinkd $(B)/interlinkd --bare-mhd $(B)/bench/bare_mhd
 
 clean:
 	rm -rf build var/run-local

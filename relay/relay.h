@@ -7,6 +7,8 @@
 #ifndef INTERLINK_RELAY_H
 #define INTERLINK_RELAY_H
 
+#include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -259,6 +261,115 @@ int relay_envelope_decode(const void *buf, size_t len, struct relay_envelope *ou
 
 /* Frees what an envelope owns and zeroes it; NULL is a no-op. */
 void relay_envelope_clear(struct relay_envelope *env);
+
+/* ---------------------------------------------------------- HTTP listeners
+ *
+ * The frame both listeners (carrier API, admin API) run on (relay_http.c):
+ * libmicrohttpd with epoll and a thread pool, a route table, request bodies,
+ * an authentication hook, suspended requests with a watchdog. Handlers run in
+ * MHD's threads; they answer at once (relay_reply*) or suspend the request
+ * (relay_req_suspend) and are called again, in phase REQ_RESUMED, after
+ * relay_req_resume() or when the watchdog fires at the deadline (then
+ * timed_out is set). Asynchronous completions hold a reference
+ * (relay_req_hold) so the request outlives its connection if it must.
+ */
+
+struct relay_http; /* a listener */
+struct relay_http_route;
+
+enum relay_req_phase { REQ_NEW, REQ_BODY, REQ_SUSPENDED, REQ_RESUMED, REQ_ANSWERED };
+
+struct relay_req {
+	struct relay_node *node;
+	struct relay_http *http;                 /* the listener it came in on */
+	void *ctx;                               /* the listener's context */
+	struct MHD_Connection *conn;
+	const struct relay_http_route *route;
+	const char *method;
+	char arg[ROUTE_ADDR_INPUT_MAX + 1];     /* the path after the route's prefix, decoded */
+	const struct route_table *table;         /* held for an authenticated request */
+	const struct route_peer *peer;           /* carrier API: the authenticated peer */
+	void *principal;                         /* admin API: the session (its ops free it) */
+	char *body;                              /* the request body, NUL-terminated */
+	size_t len, cap, limit;
+	bool too_large;
+	enum relay_req_phase phase;
+	bool timed_out;                          /* the watchdog resumed it */
+	int64_t deadline_ms;
+	atomic_int refs;
+	atomic_bool resume_taken;                /* one resume per suspension */
+	struct relay_req *wd_prev, *wd_next;     /* the watchdog's list, under its lock */
+	void *state;                             /* the handler's, freed with state_free */
+	void (*state_free)(void *state);
+};
+
+typedef enum MHD_Result (*relay_handler)(struct relay_req *req);
+
+struct relay_http_route {
+	const char *method;
+	const char *path;  /* exact path, or a prefix ending in '/' when has_arg */
+	bool has_arg;      /* the rest of the path is req->arg */
+	bool auth;         /* the listener's authenticate hook must accept it */
+	size_t body_max;   /* 0: no body allowed; else the largest body taken (413 past it);
+			      a body must be application/json (415) unless body_any */
+	relay_handler handler;
+	bool body_any;     /* any content type (a login form, say) */
+};
+
+struct relay_http_ops {
+	const char *name;                          /* in logs: "carrier", "admin" */
+	int (*authenticate)(struct relay_req *req); /* 0, or -1 after answering */
+	void (*req_free)(struct relay_req *req);   /* frees what authenticate attached */
+};
+
+/*
+ * Starts a listener on l with the routes (borrowed: static tables) and hooks;
+ * ctx is given to handlers as req->ctx. Returns 0 and *out, or -RELAY_ELISTEN
+ * (or -RELAY_ENOMEM) with the reason in err.
+ */
+int relay_http_start(struct relay_node *node, const struct relay_listener_conf *l,
+		     const struct relay_http_route *routes, size_t n_routes,
+		     const struct relay_http_ops *ops, void *ctx, struct relay_http **out, char *err,
+		     size_t errlen);
+/* The base URL, e.g. "https://127.0.0.1:8443"; borrowed. */
+const char *relay_http_url(const struct relay_http *h);
+/* Stops listening and answers suspended requests; the memory stays until
+ * relay_http_free, called after the store closed (late done() callbacks may
+ * still look at a request's listener). NULL is a no-op for both. */
+void relay_http_stop(struct relay_http *h);
+void relay_http_free(struct relay_http *h);
+
+struct relay_header {
+	const char *name, *value;
+};
+
+/* Answers with a JSON body (copied). Returns what MHD wants back from the handler. */
+enum MHD_Result relay_reply(struct relay_req *req, unsigned status, const char *json);
+/* The same with a Retry-After header (seconds). */
+enum MHD_Result relay_reply_json_retry(struct relay_req *req, unsigned status, const char *json,
+				       unsigned retry_after_s);
+/* {"error":code,"field":field,"reason":reason} (field omitted when NULL). */
+enum MHD_Result relay_reply_error(struct relay_req *req, unsigned status, const char *code,
+				  const char *field, const char *reason);
+/* The same with a Retry-After header (seconds, at least 1). */
+enum MHD_Result relay_reply_retry(struct relay_req *req, unsigned status, const char *code,
+				  const char *reason, unsigned retry_after_s);
+/* Any body and content type, with extra headers (all copied). */
+enum MHD_Result relay_reply_body(struct relay_req *req, unsigned status, const char *content_type,
+				 const void *body, size_t len, const struct relay_header *headers,
+				 size_t n_headers);
+
+/* Suspends the request until relay_req_resume() or deadline_ms (the watchdog).
+ * Call before starting the asynchronous work that will resume it. */
+void relay_req_suspend(struct relay_req *req, int64_t deadline_ms);
+/* Resumes a suspended request; from any thread; only the first call counts. */
+void relay_req_resume(struct relay_req *req);
+/* A reference for an asynchronous completion; release it when done with req. */
+void relay_req_hold(struct relay_req *req);
+void relay_req_release(struct relay_req *req);
+/* A query argument (?max=10) or a request header, or NULL; borrowed for the request. */
+const char *relay_req_query(struct relay_req *req, const char *key);
+const char *relay_req_header(struct relay_req *req, const char *name);
 
 /* ---------------------------------------------------------------- the node */
 

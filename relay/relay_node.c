@@ -210,7 +210,7 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 
 const char *relay_node_url(const struct relay_node *n)
 {
-	return n->api ? relay_api_url(n->api) : "";
+	return n->api ? relay_http_url(n->api) : "";
 }
 
 const struct relay_config *relay_node_config(const struct relay_node *n)
@@ -222,10 +222,10 @@ void relay_node_stop(struct relay_node *n)
 {
 	if (!n)
 		return;
-	relay_api_stop(n->api);
+	relay_http_stop(n->api);
 	relay_delivery_stop(n->delivery);
 	queue_close(n->q); /* completes whatever is pending; done() may still kick or resume */
-	relay_api_free(n->api);
+	relay_http_free(n->api);
 	relay_delivery_free(n->delivery);
 	routing_free(n->routing);
 	relay_inbox_free(n->inbox);

@@ -71,7 +71,6 @@ int rc_routes_unique(struct rc_err *e, const struct relay_config *cfg);
 
 /* ================================================= the node (relay_node.c) */
 
-struct relay_api;      /* relay_api.c: the carrier listener */
 struct relay_delivery; /* relay_delivery.c: the push engine */
 struct relay_limits;   /* relay_limits.c: per-peer token buckets */
 struct relay_inbox;    /* relay_inbox.c: long-poll waiters of pull peers */
@@ -90,7 +89,7 @@ struct relay_node {
 	struct relay_limits *limits;
 	struct relay_inbox *inbox;
 	struct relay_delivery *delivery;
-	struct relay_api *api;
+	struct relay_http *api; /* the carrier listener */
 	/* counters for logs and (later) metrics */
 	atomic_uint_fast64_t accepted, duplicates, delivered, failed, expired, retried;
 };
@@ -107,80 +106,10 @@ int64_t relay_now_ms(void);
 void relay_env_limits_for(const struct relay_config *cfg, const struct route_peer *peer,
 			  int64_t now_ms, struct relay_env_limits *out);
 
-/* ======================================= the HTTP framework (relay_api.c) */
+/* ================================================ the carrier API (relay_api.c) */
 
-enum relay_req_phase { REQ_NEW, REQ_BODY, REQ_SUSPENDED, REQ_RESUMED, REQ_ANSWERED };
-
-/*
- * One carrier API request. Handlers run in MHD's threads. A handler answers
- * at once (relay_reply*) or suspends the request (relay_req_suspend) and is
- * called again, in phase REQ_RESUMED, after relay_req_resume() or when the
- * watchdog fires at its deadline (then timed_out is set). Asynchronous
- * completions (queue done() callbacks) hold a reference (relay_req_hold) so
- * the request outlives the connection if it must.
- */
-struct relay_req {
-	struct relay_node *node;
-	struct MHD_Connection *conn;
-	const struct relay_route *route;
-	const char *method;
-	char arg[ROUTE_ADDR_INPUT_MAX + 1];     /* the path after the route's prefix, decoded */
-	const struct route_table *table;         /* held for the request (peers, routes) */
-	const struct route_peer *peer;           /* the authenticated peer, or NULL */
-	char *body;                              /* the request body, NUL-terminated */
-	size_t len, cap, limit;
-	bool too_large;
-	enum relay_req_phase phase;
-	bool timed_out;                          /* the watchdog resumed it */
-	int64_t deadline_ms;
-	atomic_int refs;
-	atomic_bool resume_taken;                /* one resume per suspension */
-	struct relay_req *wd_prev, *wd_next;     /* the watchdog's list, under its lock */
-	void *state;                             /* the handler's, freed with state_free */
-	void (*state_free)(void *state);
-};
-
-typedef enum MHD_Result (*relay_handler)(struct relay_req *req);
-
-/* A route of the carrier API (relay_api.c holds the table). */
-struct relay_route {
-	const char *method;
-	const char *path;  /* exact path, or a prefix ending in '/' when has_arg */
-	bool has_arg;      /* the rest of the path is req->arg */
-	bool auth;         /* a peer must authenticate */
-	size_t body_max;   /* 0: no body allowed; else the largest body taken (413 past it) */
-	relay_handler handler;
-};
-
-/* Answers with a JSON body (copied). Returns what MHD wants back from the handler. */
-enum MHD_Result relay_reply(struct relay_req *req, unsigned status, const char *json);
-/* {"error":code,"field":field,"reason":reason} (field omitted when NULL). */
-enum MHD_Result relay_reply_error(struct relay_req *req, unsigned status, const char *code,
-				  const char *field, const char *reason);
-/* The same with a Retry-After header (seconds, at least 1). */
-enum MHD_Result relay_reply_retry(struct relay_req *req, unsigned status, const char *code,
-				  const char *reason, unsigned retry_after_s);
-
-/* Suspends the request until relay_req_resume() or deadline_ms (the watchdog).
- * Call before starting the asynchronous work that will resume it. */
-void relay_req_suspend(struct relay_req *req, int64_t deadline_ms);
-/* Resumes a suspended request; from any thread; only the first call counts. */
-void relay_req_resume(struct relay_req *req);
-/* A reference for an asynchronous completion; release it when done with req. */
-void relay_req_hold(struct relay_req *req);
-void relay_req_release(struct relay_req *req);
-
-/* A query argument (?max=10), or NULL. Borrowed from MHD for the request. */
-const char *relay_req_query(struct relay_req *req, const char *key);
-
-/* Starts the carrier listener; sets node->api. */
+/* Starts the carrier listener on the HTTP frame; sets node->api. */
 int relay_api_start(struct relay_node *node, char *err, size_t errlen);
-const char *relay_api_url(const struct relay_api *api);
-/* Stops listening and answers suspended requests; the memory stays until
- * relay_api_free, after the store closed (late done() callbacks may still
- * look at a request's API). NULL is a no-op for both. */
-void relay_api_stop(struct relay_api *api);
-void relay_api_free(struct relay_api *api);
 
 /* ============================================ authentication (relay_auth.c) */
 

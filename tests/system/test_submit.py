@@ -233,7 +233,7 @@ def test_store_full_then_status_still_served(make_node):
         st, _, s = d.call("GET", "/v1/messages/" + rid, token=kakao.token)
         assert st == 200 and s["state"] == "queued", s
     # still up, and a repeated id is still a duplicate (nothing to write)
-    assert d.get("/v1/health")[0] == 200
+    assert d.get("/v1/health") == (503, '{"status":"full"}')  # load balancers see it
     st, _, b = post(d, env("big-0", text="x"), kakao)
     assert (st, b["rid"]) == (200, accepted[0])
 
