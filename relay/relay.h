@@ -31,6 +31,9 @@ enum relay_error {
 /* A static text for a RELAY_E* code (positive or negated). */
 const char *relay_strerror(int code);
 
+/* Milliseconds since the epoch (CLOCK_REALTIME). */
+int64_t relay_now_ms(void);
+
 /* ---------------------------------------------------------------- logging */
 
 enum relay_log_level { RELAY_LOG_DEBUG, RELAY_LOG_INFO, RELAY_LOG_WARN, RELAY_LOG_ERROR };
@@ -377,12 +380,13 @@ struct relay_node; /* the running relay: store, routing, delivery and the carrie
 
 /*
  * Starts a node on cfg (transferred: the node owns and frees it): opens the
- * store under cfg->data_dir, loads peers and routes (the config's, then the
- * stored ones), starts the delivery engine and the carrier API. Returns 0 and
- * *out, or -RELAY_E* with the reason in err (store, listener, bad peer...).
+ * store under cfg->data_dir (with routing's tables and `tables`, other
+ * modules' key-value tables such as admin's), loads peers and routes (the
+ * config's, then the stored ones), starts the delivery engine and the carrier
+ * API. Returns 0 and *out, or -RELAY_E* with the reason in err.
  */
-int relay_node_start(struct relay_config *cfg, struct relay_node **out, char *err,
-		     size_t errlen);
+int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t n_tables,
+		     struct relay_node **out, char *err, size_t errlen);
 
 /*
  * Applies a new config (transferred, also on failure): log level, limits,
@@ -393,8 +397,23 @@ int relay_node_start(struct relay_config *cfg, struct relay_node **out, char *er
 int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err,
 		      size_t errlen);
 
+/* Re-reads the config file in force and applies it (relay_node_reload); for
+ * SIGHUP and the admin API. Serialised: one reload at a time. */
+int relay_node_reload_file(struct relay_node *n, char *err, size_t errlen);
+
 /* The carrier API's base URL, e.g. "https://127.0.0.1:8443"; borrowed. */
 const char *relay_node_url(const struct relay_node *n);
+
+/* The node's store and routing, for the admin module (borrowed, valid until stop). */
+struct queue *relay_node_queue(const struct relay_node *n);
+struct routing *relay_node_routing(const struct relay_node *n);
+
+/* Counters since start (monotonic). */
+struct relay_counters {
+	uint64_t accepted, duplicates, delivered, failed, expired, retried;
+	int64_t started_ms;
+};
+void relay_node_counters(const struct relay_node *n, struct relay_counters *out);
 
 /* The config in force (borrowed; valid until the node stops). */
 const struct relay_config *relay_node_config(const struct relay_node *n);

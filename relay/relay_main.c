@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/admin.h"
 #include "relay/relay.h"
 
 #define DEFAULT_CONFIG "/etc/interlink/interlink.conf"
@@ -35,12 +36,9 @@ static void usage(FILE *to)
  * else the running one stays. */
 static void reload(struct relay_node *node)
 {
-	const char *path = relay_node_config(node)->path;
-	struct relay_config *next = NULL;
 	char err[ERR_MAX], q[ERR_MAX + 16];
 
-	if (relay_config_load(path, &next, err, sizeof(err)) != 0 ||
-	    relay_node_reload(node, next, err, sizeof(err)) != 0) {
+	if (relay_node_reload_file(node, err, sizeof(err)) != 0) {
 		relay_log(RELAY_LOG_ERROR, "config_reload_failed", "reason=%s kept=old",
 			  relay_log_quote(err, q, sizeof(q)));
 		return;
@@ -53,18 +51,26 @@ static void reload(struct relay_node *node)
 static int serve(struct relay_config *cfg)
 {
 	struct relay_node *node = NULL;
+	struct admin *admin = NULL;
 	char err[ERR_MAX], q[ERR_MAX + 16];
 	sigset_t set;
 	int sig;
 
-	if (relay_node_start(cfg, &node, err, sizeof(err)) != 0) {
+	if (relay_node_start(cfg, admin_queue_tables, ADMIN_QUEUE_TABLES, &node, err,
+			     sizeof(err)) != 0) {
 		fprintf(stderr, "interlinkd: %s\n", err);
 		return 1;
 	}
 	cfg = NULL; /* the node's now */
+	if (admin_start(node, &admin, err, sizeof(err)) != 0) {
+		fprintf(stderr, "interlinkd: admin: %s\n", err);
+		relay_node_stop(node);
+		return 1;
+	}
 	const struct relay_config *c = relay_node_config(node);
-	relay_log(RELAY_LOG_INFO, "started", "version=%s node=%s carrier_api=%s data_dir=%s peers=%zu",
-		  INTERLINK_VERSION, c->node_id, relay_node_url(node),
+	relay_log(RELAY_LOG_INFO, "started",
+		  "version=%s node=%s carrier_api=%s admin=%s data_dir=%s peers=%zu",
+		  INTERLINK_VERSION, c->node_id, relay_node_url(node), admin_url(admin),
 		  relay_log_quote(c->data_dir, q, sizeof(q)), c->n_peers);
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
@@ -78,7 +84,9 @@ static int serve(struct relay_config *cfg)
 		reload(node);
 	}
 	relay_log(RELAY_LOG_INFO, "stopping", "signal=%s", sig == SIGINT ? "INT" : "TERM");
+	admin_stop(admin);
 	relay_node_stop(node);
+	admin_free(admin);
 	relay_log(RELAY_LOG_INFO, "stopped", NULL);
 	return 0;
 }

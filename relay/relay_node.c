@@ -3,6 +3,7 @@
  * together from a config, and applies a reloaded config.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,17 +125,28 @@ static int load_routing(struct relay_node *n, const struct relay_config *cfg, ch
 
 /* ---------------------------------------------------------------- store */
 
-static int open_store(struct relay_node *n, const struct relay_config *cfg, char *err,
-		      size_t errlen)
+static int open_store(struct relay_node *n, const struct relay_config *cfg,
+		      const char *const *extra, size_t n_extra, char *err, size_t errlen)
 {
+	const char *tables[QUEUE_TABLES_MAX];
+	size_t nt = 0;
+
+	if (ROUTE_QUEUE_TABLES + n_extra > QUEUE_TABLES_MAX) {
+		snprintf(err, errlen, "store: too many tables");
+		return -RELAY_ECONFIG;
+	}
+	for (size_t i = 0; i < ROUTE_QUEUE_TABLES; i++)
+		tables[nt++] = route_queue_tables[i];
+	for (size_t i = 0; i < n_extra; i++)
+		tables[nt++] = extra[i];
 	struct queue_options opt = {
 		.dir = cfg->data_dir,
 		.map_size = cfg->store.map_size,
 		.max_map_size = cfg->store.max_map_size,
 		.sync = cfg->store.sync == RELAY_SYNC_NONE ? QUEUE_SYNC_NONE : QUEUE_SYNC_FULL,
 		.retention_ms = (int64_t)cfg->store.status_retention_ms,
-		.tables = route_queue_tables,
-		.n_tables = ROUTE_QUEUE_TABLES,
+		.tables = tables,
+		.n_tables = nt,
 	};
 	char qerr[400];
 	int rc = queue_open(&opt, &n->q, qerr, sizeof(qerr));
@@ -146,8 +158,8 @@ static int open_store(struct relay_node *n, const struct relay_config *cfg, char
 	return 0;
 }
 
-int relay_node_start(struct relay_config *cfg, struct relay_node **out, char *err,
-		     size_t errlen)
+int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t n_tables,
+		     struct relay_node **out, char *err, size_t errlen)
 {
 	struct relay_node *n = calloc(1, sizeof(*n));
 	int rc;
@@ -158,8 +170,10 @@ int relay_node_start(struct relay_config *cfg, struct relay_node **out, char *er
 		return -RELAY_ENOMEM;
 	}
 	atomic_store(&n->cfg, cfg);
+	n->started_ms = relay_now_ms();
+	pthread_mutex_init(&n->reload_lock, NULL);
 	if ((rc = make_dirs(cfg->data_dir, err, errlen)) != 0 ||
-	    (rc = open_store(n, cfg, err, errlen)) != 0)
+	    (rc = open_store(n, cfg, tables, n_tables, err, errlen)) != 0)
 		goto fail;
 	n->routing = routing_new(cfg->node_id, n->q, NULL);
 	n->limits = relay_limits_new();
@@ -208,6 +222,43 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 	return 0;
 }
 
+int relay_node_reload_file(struct relay_node *n, char *err, size_t errlen)
+{
+	struct relay_config *next = NULL;
+	int rc;
+
+	pthread_mutex_lock(&n->reload_lock);
+	rc = relay_config_load(relay_cfg(n)->path, &next, err, errlen);
+	if (rc == 0)
+		rc = relay_node_reload(n, next, err, errlen);
+	pthread_mutex_unlock(&n->reload_lock);
+	return rc;
+}
+
+struct queue *relay_node_queue(const struct relay_node *n)
+{
+	return n->q;
+}
+
+struct routing *relay_node_routing(const struct relay_node *n)
+{
+	return n->routing;
+}
+
+void relay_node_counters(const struct relay_node *n, struct relay_counters *out)
+{
+	struct relay_node *m = (struct relay_node *)n;
+	*out = (struct relay_counters){
+		.accepted = atomic_load(&m->accepted),
+		.duplicates = atomic_load(&m->duplicates),
+		.delivered = atomic_load(&m->delivered),
+		.failed = atomic_load(&m->failed),
+		.expired = atomic_load(&m->expired),
+		.retried = atomic_load(&m->retried),
+		.started_ms = n->started_ms,
+	};
+}
+
 const char *relay_node_url(const struct relay_node *n)
 {
 	return n->api ? relay_http_url(n->api) : "";
@@ -232,6 +283,7 @@ void relay_node_stop(struct relay_node *n)
 	relay_limits_free(n->limits);
 	for (size_t i = 0; i < n->n_retired; i++)
 		relay_config_free(n->retired[i]);
+	pthread_mutex_destroy(&n->reload_lock);
 	relay_config_free(atomic_load(&n->cfg));
 	free(n);
 }

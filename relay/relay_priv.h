@@ -7,6 +7,7 @@
 #define INTERLINK_RELAY_PRIV_H
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -90,7 +91,9 @@ struct relay_node {
 	struct relay_inbox *inbox;
 	struct relay_delivery *delivery;
 	struct relay_http *api; /* the carrier listener */
-	/* counters for logs and (later) metrics */
+	pthread_mutex_t reload_lock; /* one reload at a time (SIGHUP, admin) */
+	int64_t started_ms;
+	/* counters for logs and metrics */
 	atomic_uint_fast64_t accepted, duplicates, delivered, failed, expired, retried;
 };
 
@@ -99,8 +102,6 @@ static inline const struct relay_config *relay_cfg(const struct relay_node *n)
 	return atomic_load(&((struct relay_node *)n)->cfg);
 }
 
-/* Milliseconds since the epoch (CLOCK_REALTIME). */
-int64_t relay_now_ms(void);
 
 /* The limits an envelope from `peer` is parsed with (node limits, lowered by the peer's). */
 void relay_env_limits_for(const struct relay_config *cfg, const struct route_peer *peer,

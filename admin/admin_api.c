@@ -1,0 +1,16 @@
+/* Placeholder: replaced by the admin API work. */
+#include "admin/admin_priv.h"
+
+#define TODO_HANDLER(name)                                                                 \
+	enum MHD_Result name(struct relay_req *req)                                        \
+	{                                                                                  \
+		return relay_reply_error(req, 503, "unavailable", NULL, "being built");     \
+	}
+TODO_HANDLER(admin_h_status)
+TODO_HANDLER(admin_h_peers)
+TODO_HANDLER(admin_h_peer)
+TODO_HANDLER(admin_h_routes)
+TODO_HANDLER(admin_h_route)
+TODO_HANDLER(admin_h_directory)
+TODO_HANDLER(admin_h_route_test)
+TODO_HANDLER(admin_h_reload)
