@@ -13,7 +13,8 @@ interlink relay (local development)
   config       $conf
   data         ./var/data
   carrier API  $api/v1/   (health: curl $api/v1/health)
-  admin        not built yet (the admin issue)
+  admin        http://127.0.0.1:8081/   (user admin; on the first start its password is
+               printed below, once — delete ./var to start afresh)
 Two demo carriers pull their messages: demo-a (+1555...) and demo-b (@demo-b.example).
   send as demo-b:  curl -s -H 'Authorization: Bearer demo-b-token' -H 'Content-Type: application/json' \\
                      -d '{"v":1,"id":"hello-1","from":"ann@demo-b.example","to":"+15551234567","text":"hi"}' \\

@@ -303,10 +303,6 @@ static enum MHD_Result begin(struct relay_http *api, struct MHD_Connection *conn
 		strcpy(req->arg, arg);
 	}
 	req->limit = req->route->body_max;
-	if (req->limit && !req->route->body_any && !json_content_type(conn))
-		return relay_reply_error(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-					 "unsupported_media_type", NULL,
-					 "the body must be application/json");
 	if (req->route->auth) {
 		req->table = routing_acquire(api->node->routing);
 		if (api->ops->authenticate(req) != 0)
@@ -360,6 +356,11 @@ static enum MHD_Result dispatch(void *cls, struct MHD_Connection *conn, const ch
 			return relay_reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", NULL,
 						 req->limit ? "request body too large"
 							    : "this request takes no body");
+		/* a body must be JSON; a bodyless POST (an action) needs no content type */
+		if (req->len && !req->route->body_any && !json_content_type(req->conn))
+			return relay_reply_error(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+						 "unsupported_media_type", NULL,
+						 "the body must be application/json");
 		if (!req->body && req->limit) /* an empty body is "" for the handler */
 			take_body(req, "", 0);
 		return req->route->handler(req);

@@ -59,9 +59,15 @@ class Daemon:
         self.log_path = log_path
         self.base_url = base_url
         self.ssl_context = ssl_context
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen([BINARY, "-c", conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.log = open(log_path, "wb")         # stderr: the log, key=value lines
+        self.out_path = log_path + ".stdout"    # stdout: e.g. the first-start admin password
+        self.out = open(self.out_path, "wb")
+        self.proc = subprocess.Popen([BINARY, "-c", conf], stdout=self.out,
+                                     stderr=self.log)
+
+    def stdout_text(self):
+        with open(self.out_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
 
     def log_text(self):
         with open(self.log_path, "rb") as f:
@@ -134,6 +140,7 @@ class Daemon:
             self.proc.kill()
             rc = self.proc.wait()
         self.log.close()
+        self.out.close()
         return rc
 
 

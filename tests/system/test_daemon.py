@@ -70,8 +70,8 @@ def test_start_health_and_clean_stop(local_daemon):
     assert local_daemon.get("/v1/health") == (200, '{"status":"ok"}')
     mode = stat.S_IMODE(os.stat(local_daemon.data_dir).st_mode)
     assert mode == 0o750
+    local_daemon.wait_log("level=info msg=started")  # after the admin listener too
     log = local_daemon.log_text()
-    assert "level=info msg=started" in log
     assert f"carrier_api=http://127.0.0.1:{local_daemon.port}" in log
     assert local_daemon.stop() == 0
     assert "msg=stopped" in local_daemon.log_text()
@@ -121,7 +121,7 @@ def test_tls_listener(tmp_path, start_daemon, tls_files):
         "plain-http = true", f'tls-cert = "{cert}"\n  tls-key = "{key}"')
     d = start_daemon(text, base_url=f"https://127.0.0.1:{port}", ssl_context=ctx)
     assert d.get("/v1/health") == (200, '{"status":"ok"}')
-    assert f"carrier_api=https://127.0.0.1:{port}" in d.log_text()
+    d.wait_log(f"carrier_api=https://127.0.0.1:{port}")
     assert d.stop() == 0
 
 
