@@ -20,21 +20,25 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-MAINS   := relay/relay_main.c
-LIBSRC  := $(filter-out $(MAINS),$(wildcard relay/*.c routing/*.c queue/*.c admin/*.c))
-LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o)
+MAINS   := relay/relay_main.c admin/interlinkctl.c
+# interlinkctl (admin/interlinkctl*.c): a client of the admin API, not part of the library
+CTLSRC  := $(wildcard admin/interlinkctl*.c)
+LIBSRC  := $(filter-out $(MAINS) $(CTLSRC),$(wildcard relay/*.c routing/*.c queue/*.c admin/*.c))
+LIBOBJ  := $(LIBSRC:%.c=$(B)/%.o) $(B)/admin_assets.o
+CONSOLE := $(sort $(wildcard admin/console/*.html admin/console/*.css admin/console/*.js))
 UNITS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCHES := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/bench_*.c))
 CRASH   := $(patsubst tests/crash/%.c,$(B)/crash/%,$(wildcard tests/crash/*.c))
 FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all deps deps-build run test unit system crash asan tsan fuzz bench bench-relay clean help
-all: $(B)/interlinkd
+.PHONY: all deps deps-build run test unit system browser crash asan tsan fuzz bench bench-relay clean help
+all: $(B)/interlinkd $(B)/interlinkctl
 
 help:
-	@echo "make            build $(B)/interlinkd"
+	@echo "make            build $(B)/interlinkd and $(B)/interlinkctl"
 	@echo "make run        install missing packages, build, run a local relay in the foreground"
 	@echo "make test       install missing packages, build, run unit + system tests, then again under ASan/UBSan and TSan"
+	@echo "make browser    the web console in Debian's chromium (playwright-core), screenshots in $(B)/browser-screenshots"
 	@echo "make asan       unit + system tests built with -fsanitize=address,undefined"
 	@echo "make tsan       the routing unit tests (concurrent table swaps) with -fsanitize=thread"
 	@echo "make fuzz       libFuzzer targets with clang, $(FUZZ_SECONDS) s each"
@@ -49,12 +53,26 @@ $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The web console's files, compiled in by a host tool (admin/tools/bin2c.c).
+$(B)/tools/bin2c: admin/tools/bin2c.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+
+$(B)/admin_assets.c: $(B)/tools/bin2c $(CONSOLE)
+	$(B)/tools/bin2c $@ $(CONSOLE)
+
+$(B)/admin_assets.o: $(B)/admin_assets.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
 $(B)/libinterlink.a: $(LIBOBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(B)/interlinkd: $(B)/relay/relay_main.o $(B)/libinterlink.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/interlinkctl: $(CTLSRC:%.c=$(B)/%.o)
+	$(CC) $(LDFLAGS) -o $@ $^ -pthread $(shell pkg-config --libs libcurl jansson 2>/dev/null)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libinterlink.a
 	@mkdir -p $(@D)
@@ -79,7 +97,7 @@ run: deps-build
 	@packaging/run-local.sh $(B)/interlinkd
 
 test: deps
-	@$(MAKE) --no-print-directory unit system crash
+	@$(MAKE) --no-print-directory unit system browser crash
 	@$(MAKE) --no-print-directory asan tsan
 
 unit: $(UNITS)
@@ -88,8 +106,15 @@ unit: $(UNITS)
 crash: $(CRASH)
 	@set -e; for t in $(CRASH); do echo "== $$t"; $$t; done
 
-system: $(B)/interlinkd
-	INTERLINKD=$(abspath $(B)/interlinkd) $(PY) -m pytest -q tests/system
+system: $(B)/interlinkd $(B)/interlinkctl
+	INTERLINKD=$(abspath $(B)/interlinkd) INTERLINKCTL=$(abspath $(B)/interlinkctl) \
+	  $(PY) -m pytest -q tests/system
+
+# The web console in Debian's chromium, driven by playwright-core (npm; no browser download).
+browser: deps $(B)/interlinkd
+	cd tests/browser && npm ci --no-audit --no-fund
+	INTERLINKD=$(abspath $(B)/interlinkd) SCREENSHOTS=$(abspath $(B))/browser-screenshots \
+	  node tests/browser/console.test.mjs
 
 asan:
 	@$(MAKE) --no-print-directory B=build/asan SANITIZE=address,undefined CC=gcc unit system
@@ -103,11 +128,11 @@ tsan:
 FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(WARN) -Wno-unused-command-line-argument \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-fuzz: deps
+fuzz: deps $(B)/admin_assets.c
 	@set -e; for f in $(FUZZERS); do \
 	  mkdir -p build/fuzz build/fuzz/corpus/$$f; \
 	  echo "== $$f"; \
-	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$f tests/fuzz/$$f.c $(LIBSRC) $(LDLIBS); \
+	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$f tests/fuzz/$$f.c $(LIBSRC) $(B)/admin_assets.c $(LDLIBS); \
 	  build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -artifact_prefix=build/fuzz/$$f- build/fuzz/corpus/$$f tests/fuzz/corpus/$$f; \
 	done

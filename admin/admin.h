@@ -24,6 +24,13 @@ extern const char *const admin_queue_tables[];
  */
 int admin_start(struct relay_node *node, struct admin **out, char *err, size_t errlen);
 
+/*
+ * Hashes a password for the config's admin-listener bootstrap-password-hash:
+ * writes "pbkdf2-sha256$<iterations>$<salt base64>$<hash base64>" into out
+ * (128 bytes are enough). Returns 0, or -1 (no randomness, out too small).
+ */
+int admin_hash_password(const char *pw, char *out, size_t outlen);
+
 /* The base URL of the console and API, e.g. "http://127.0.0.1:8081"; borrowed. */
 const char *admin_url(const struct admin *a);
 

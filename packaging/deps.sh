@@ -6,7 +6,10 @@ set -eu
 
 build="gcc make pkg-config libmicrohttpd-dev libgnutls28-dev liblmdb-dev libssl-dev
 libconfuse-dev libcurl4-openssl-dev libjansson-dev"
-test="libcmocka-dev python3 python3-pytest curl openssl clang libclang-rt-14-dev lmdb-utils wrk"
+# prometheus: /usr/bin/promtool, which checks a live /metrics scrape (tests/system/test_metrics.py)
+test="libcmocka-dev python3 python3-pytest curl openssl clang libclang-rt-14-dev lmdb-utils wrk
+prometheus
+chromium nodejs"
 
 case "${1:-test}" in
 build) want="$build" ;;

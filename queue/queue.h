@@ -16,7 +16,7 @@
 enum queue_error {
 	QUEUE_EFULL = 1,  /* the store is full: an insert was refused (the API answers 507) */
 	QUEUE_ENOTFOUND,  /* no such message (never existed, or already final / purged) */
-	QUEUE_ESTATE,     /* the message is final: it can no longer be rescheduled or leased */
+	QUEUE_ESTATE,     /* the message is final (or, for a release, not held): not changed */
 	QUEUE_ESCHEMA,    /* the data directory holds another schema version */
 	QUEUE_ECORRUPT,   /* a stored record failed validation */
 	QUEUE_EINVAL,     /* a caller passed an invalid argument */
@@ -94,9 +94,12 @@ enum queue_state {
 	QUEUE_DELIVERED,  /* final */
 	QUEUE_EXPIRED,    /* final: ttl ran out */
 	QUEUE_FAILED,     /* final: permanent failure */
+	QUEUE_HELD,       /* held by an operator: neither delivered nor pulled until released,
+			     but it still expires (after the final states: stored numbers stay) */
 	QUEUE_STATE_MAX_
 };
-#define QUEUE_STATE_FINAL(s) ((s) >= QUEUE_DELIVERED)
+#define QUEUE_STATE_FINAL(s) \
+	((s) == QUEUE_DELIVERED || (s) == QUEUE_EXPIRED || (s) == QUEUE_FAILED)
 
 /* Name of a state ("queued", "delivering", ...), or "unknown". */
 const char *queue_state_name(enum queue_state s);
@@ -148,13 +151,17 @@ struct queue_msg {
 enum queue_op_type {
 	QUEUE_OP_INSERT,     /* store a new message */
 	QUEUE_OP_LEASE,      /* take due messages: push attempts, and expiry timers of
-				a pull message (returned once now ≥ its expiry) */
-	QUEUE_OP_PULL,       /* take messages from one peer's inbox */
+				a pull or held message (returned once now ≥ its expiry,
+				state untouched, for the caller to expire it) */
+	QUEUE_OP_PULL,       /* take messages from one peer's inbox (never held ones) */
 	QUEUE_OP_RESCHEDULE, /* back to queued, due at a new time (after a failed attempt) */
 	QUEUE_OP_FINALISE,   /* delivered / expired / failed: payload dropped, status kept */
 	QUEUE_OP_PURGE,      /* drop final statuses older than the retention */
 	QUEUE_OP_KV_PUT,     /* write a key in a table */
 	QUEUE_OP_KV_DEL,     /* delete a key from a table */
+	QUEUE_OP_HOLD,       /* a live message → held: out of the schedule and the inbox, its
+				timer at its expiry; holding a held one changes nothing */
+	QUEUE_OP_RELEASE,    /* held → queued, due now (push) or back in the inbox (pull) */
 };
 
 struct queue_op_insert {
@@ -182,6 +189,9 @@ struct queue_op_lease {
 	size_t n;
 };
 
+/* RESCHEDULE, FINALISE, HOLD and RELEASE. A RESCHEDULE of a held message (its delivery
+ * was in flight when it was held) records error, route and destination but leaves it
+ * held. HOLD and RELEASE use rid, now_ms, and error and route when not NULL. */
 struct queue_op_change {
 	struct queue_rid rid;
 	int64_t now_ms;
@@ -227,8 +237,8 @@ struct queue_op {
  * Hands op to the writer and returns at once; op->done(op) follows after the
  * commit. Insert refuses with -QUEUE_EFULL when the store cannot hold it even
  * after growing; every other operation still succeeds when the store is full.
- * Reschedule and finalise of an unknown rid give -QUEUE_ENOTFOUND, of a final
- * message -QUEUE_ESTATE.
+ * Reschedule, finalise, hold and release of an unknown rid give -QUEUE_ENOTFOUND, of a
+ * final message -QUEUE_ESTATE; so does release of a message that is not held.
  */
 void queue_submit(struct queue *q, struct queue_op *op);
 
@@ -256,7 +266,8 @@ int queue_idem_get(struct queue *q, const char *src_peer, const char *client_id,
 		   struct queue_rid *rid);
 
 /* Per destination peer: how many messages are in each state (final states
- * count those still retained) and when its oldest live message was accepted. */
+ * count those still retained; live ones are queued, delivering and held) and when
+ * its oldest live message was accepted. */
 struct queue_peer_counts {
 	uint64_t state[QUEUE_STATE_MAX_]; /* indexed by enum queue_state */
 	int64_t oldest_live_ms;           /* 0 when it has none */
@@ -269,6 +280,40 @@ int queue_peer_counts(struct queue *q, const char *peer, struct queue_peer_count
 int queue_each_peer(struct queue *q,
 		    int (*fn)(const char *peer, const struct queue_peer_counts *c, void *arg),
 		    void *arg);
+
+/* ----------------------------------------------------------------- list */
+
+/* Which messages queue_list gives; a zero filter gives every stored one. */
+struct queue_list_filter {
+	const char *dst_peer;      /* NULL: any destination */
+	unsigned states;           /* QUEUE_LIST_STATE(s) bits; 0: any state */
+	int64_t created_before_ms; /* 0: any; else only those accepted before this time */
+};
+#define QUEUE_LIST_STATE(s) (1u << (s))
+#define QUEUE_LIST_SCAN_MAX 10000 /* records examined per call at most */
+
+/* Where a listing stopped. */
+struct queue_list_page {
+	bool more;              /* false: nothing more matches past the last one given */
+	struct queue_rid next;  /* when more: pass it as `after` to go on */
+	size_t scanned;         /* records examined by this call */
+};
+
+/*
+ * Calls fn for up to `limit` messages (live or retained final ones) that match f, oldest
+ * first (by rid, i.e. by acceptance), those after the rid `after` (exclusive; NULL: from
+ * the first), all from one read snapshot. A destination filter whose states are all live
+ * (queued, delivering, held) walks that peer's index; any other listing walks every
+ * status. At most QUEUE_LIST_SCAN_MAX records are examined per call: a call may stop
+ * with fewer than `limit` (even none) and page->more set, its page->next being the last
+ * record examined, so that the next call starts past everything this one skipped. Also
+ * stops, with more set and next its rid, when fn returns non-zero. st is borrowed for the
+ * call; fn must not call other queue functions. page may be NULL.
+ * Returns 0, -QUEUE_EINVAL (limit 0, a bad peer name), -QUEUE_EIO.
+ */
+int queue_list(struct queue *q, const struct queue_list_filter *f, const struct queue_rid *after,
+	       size_t limit, int (*fn)(const struct queue_status *st, void *arg), void *arg,
+	       struct queue_list_page *page);
 
 struct queue_store_stat {
 	uint64_t used_bytes;   /* pages in use (excluding free pages) × page size */

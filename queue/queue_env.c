@@ -46,7 +46,7 @@ const char *queue_state_name(enum queue_state s)
 	static const char *const names[QUEUE_STATE_MAX_] = {
 		[QUEUE_QUEUED] = "queued",       [QUEUE_DELIVERING] = "delivering",
 		[QUEUE_DELIVERED] = "delivered", [QUEUE_EXPIRED] = "expired",
-		[QUEUE_FAILED] = "failed",
+		[QUEUE_FAILED] = "failed",       [QUEUE_HELD] = "held",
 	};
 	return (int)s > 0 && s < QUEUE_STATE_MAX_ ? names[s] : "unknown";
 }
@@ -372,13 +372,11 @@ int queue_idem_get(struct queue *q, const char *src_peer, const char *client_id,
 
 static void decode_counts(const MDB_val *v, struct queue_peer_counts *out)
 {
-	const unsigned char *p = v->mv_data;
-	for (int s = 0; s < COUNTS_SLOTS && v->mv_size == COUNTS_SLOTS * 8; s++) {
-		uint64_t n = 0;
-		for (int i = 7; i >= 0; i--)
-			n = (n << 8) | p[s * 8 + i];
-		out->state[s + 1] = n;
-	}
+	uint64_t n[COUNTS_SLOTS];
+
+	q_counts_decode(v->mv_data, v->mv_size, n); /* another size: all 0 */
+	for (int s = 0; s < COUNTS_SLOTS; s++)
+		out->state[s + 1] = n[s];
 }
 
 /* The oldest live message for peer: the first bypeer key under "peer\0". */
@@ -538,4 +536,140 @@ int queue_kv_scan(struct queue *q, const char *table, const void *from, size_t f
 	mdb_cursor_close(c);
 	q_read_end(q, txn);
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 : q_mdb_error(rc);
+}
+
+/* ----------------------------------------------------------------- list */
+
+/* One listing: its filter, where it is, and what it gave. */
+struct lister {
+	struct queue *q;
+	MDB_txn *txn;
+	const struct queue_list_filter *f;
+	size_t limit, given, scanned;
+	int (*fn)(const struct queue_status *st, void *arg);
+	void *arg;
+	struct queue_list_page page;
+};
+
+#define LIVE_STATES                                                                       \
+	(QUEUE_LIST_STATE(QUEUE_QUEUED) | QUEUE_LIST_STATE(QUEUE_DELIVERING) |             \
+	 QUEUE_LIST_STATE(QUEUE_HELD))
+
+static bool list_match(const struct lister *l, const struct queue_status *st)
+{
+	const struct queue_list_filter *f = l->f;
+
+	return (!f->states || (f->states & QUEUE_LIST_STATE(st->state))) &&
+	       (!f->created_before_ms || st->created_ms < f->created_before_ms) &&
+	       (!f->dst_peer || strcmp(st->dst_peer, f->dst_peer) == 0);
+}
+
+/* One record examined (an undecodable one is skipped). Returns 1 to stop, else 0. */
+static int list_one(struct lister *l, const struct queue_rid *rid, const MDB_val *v)
+{
+	struct queue_status st;
+
+	if (l->scanned == QUEUE_LIST_SCAN_MAX) { /* budget spent: go on from the last one */
+		l->page.more = true;
+		return 1;
+	}
+	l->scanned++;
+	if (q_status_decode(v->mv_data, v->mv_size, rid, &st) != 0 || !list_match(l, &st)) {
+		l->page.next = *rid;
+		return 0;
+	}
+	if (l->given == l->limit) { /* one more matches: it starts the next page */
+		l->page.more = true;
+		return 1;
+	}
+	l->given++;
+	l->page.next = *rid;
+	if (l->fn(&st, l->arg) != 0) {
+		l->page.more = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Walks DB_STATUS (every stored message) from after `after`. */
+static int list_statuses(struct lister *l, const struct queue_rid *after)
+{
+	MDB_cursor *c;
+	MDB_val k = {16, (void *)(after ? after->b : NULL)}, v;
+	int rc = mdb_cursor_open(l->txn, l->q->dbi[DB_STATUS], &c);
+
+	if (rc != 0)
+		return q_mdb_error(rc);
+	rc = mdb_cursor_get(c, &k, &v, after ? MDB_SET_RANGE : MDB_FIRST);
+	if (rc == 0 && after && k.mv_size == 16 && memcmp(k.mv_data, after->b, 16) == 0)
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct queue_rid rid;
+		if (k.mv_size != 16)
+			continue;
+		memcpy(rid.b, k.mv_data, 16);
+		if (list_one(l, &rid, &v))
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : q_mdb_error(rc);
+}
+
+/* Walks the peer's DB_BYPEER keys ("peer\0" rid: its live messages, oldest first). */
+static int list_peer(struct lister *l, const struct queue_rid *after)
+{
+	struct queue_rid zero = {{0}};
+	struct qkey from;
+	MDB_cursor *c;
+	size_t plen = strlen(l->f->dst_peer) + 1;
+	int rc;
+
+	q_key_name_rid(&from, l->f->dst_peer, after ? after : &zero);
+	MDB_val k = {from.len, from.b}, v;
+	if ((rc = mdb_cursor_open(l->txn, l->q->dbi[DB_BYPEER], &c)) != 0)
+		return q_mdb_error(rc);
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && after && k.mv_size == from.len && memcmp(k.mv_data, from.b, from.len) == 0)
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct queue_rid rid;
+		MDB_val sk = {16, NULL}, sv;
+		if (k.mv_size != from.len || memcmp(k.mv_data, from.b, plen) != 0)
+			break; /* past the peer's keys */
+		memcpy(rid.b, (unsigned char *)k.mv_data + plen, 16);
+		sk.mv_data = rid.b;
+		if (mdb_get(l->txn, l->q->dbi[DB_STATUS], &sk, &sv) != 0)
+			sv = (MDB_val){0, ""}; /* a stale index entry: skipped as undecodable */
+		if (list_one(l, &rid, &sv))
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : q_mdb_error(rc);
+}
+
+int queue_list(struct queue *q, const struct queue_list_filter *f, const struct queue_rid *after,
+	       size_t limit, int (*fn)(const struct queue_status *st, void *arg), void *arg,
+	       struct queue_list_page *page)
+{
+	static const struct queue_list_filter any = {0};
+	struct lister l = {.q = q, .f = f ? f : &any, .limit = limit, .fn = fn, .arg = arg};
+	int rc;
+
+	if (page)
+		memset(page, 0, sizeof(*page));
+	if (limit == 0 || !fn || (l.f->dst_peer && !q_name_ok(l.f->dst_peer)))
+		return -QUEUE_EINVAL;
+	if ((rc = q_read_begin(q, &l.txn)) != 0)
+		return rc;
+	if (l.f->dst_peer && l.f->states && (l.f->states & ~LIVE_STATES) == 0)
+		rc = list_peer(&l, after);
+	else
+		rc = list_statuses(&l, after);
+	q_read_end(q, l.txn);
+	l.page.scanned = l.scanned;
+	if (!l.page.more)
+		memset(&l.page.next, 0, sizeof(l.page.next));
+	if (page)
+		*page = l.page;
+	return rc;
 }

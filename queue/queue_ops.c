@@ -68,16 +68,15 @@ int q_flush_counts(struct queue *q, MDB_txn *txn)
 	for (size_t i = 0; i < q->n_deltas; i++) {
 		struct count_delta *d = &q->deltas[i];
 		MDB_val k = {strlen(d->peer), d->peer}, v;
-		unsigned char buf[COUNTS_SLOTS * 8] = {0};
+		unsigned char buf[COUNTS_SLOTS * 8];
+		uint64_t old[COUNTS_SLOTS] = {0};
 		int rc = mdb_get(txn, q->dbi[DB_COUNTS], &k, &v);
-		if (rc == 0 && v.mv_size == sizeof(buf))
-			memcpy(buf, v.mv_data, sizeof(buf));
-		else if (rc != 0 && rc != MDB_NOTFOUND)
+		if (rc == 0)
+			q_counts_decode(v.mv_data, v.mv_size, old); /* older: fewer slots */
+		else if (rc != MDB_NOTFOUND)
 			return rc;
 		for (int s = 0; s < COUNTS_SLOTS; s++) {
-			uint64_t n = 0;
-			for (int b = 7; b >= 0; b--)
-				n = (n << 8) | buf[s * 8 + b];
+			uint64_t n = old[s];
 			n = (d->d[s] < 0 && (uint64_t)-d->d[s] > n) ? 0 : n + (uint64_t)d->d[s];
 			for (int b = 0; b < 8; b++)
 				buf[s * 8 + b] = (unsigned char)(n >> (8 * b));
@@ -252,7 +251,8 @@ static int pop_due(struct queue *q, MDB_txn *txn, enum queue_db db, const struct
 	return del_key(q, txn, db, &k);
 }
 
-/* QUEUE_OP_LEASE: due timers in due order; each moves to now + lease. */
+/* QUEUE_OP_LEASE: due timers in due order; each moves to now + lease. A held message's
+ * timer is its expiry: it comes, held, once it has expired. */
 static int apply_lease(struct queue *q, MDB_txn *txn, struct queue_op_lease *l)
 {
 	struct queue_rid zero = {{0}};
@@ -274,9 +274,16 @@ static int apply_lease(struct queue *q, MDB_txn *txn, struct queue_op_lease *l)
 			continue;
 		if (rc != 0)
 			return rc;
+		if (st.state == QUEUE_HELD && st.expires_ms > l->now_ms) {
+			/* a stale timer: a held message waits for its expiry */
+			q_key_time_rid(&k, st.expires_ms, &rid);
+			if ((rc = put_key(q, txn, DB_SCHED, &k)) != 0)
+				return rc;
+			continue;
+		}
 		st.due_ms = l->now_ms + l->lease_ms;
 		st.updated_ms = l->now_ms;
-		if (st.mode == QUEUE_PUSH) {
+		if (st.mode == QUEUE_PUSH && st.state != QUEUE_HELD) {
 			if ((rc = move_count(q, txn, st.dst_peer, st.state, QUEUE_DELIVERING)))
 				return rc;
 			st.state = QUEUE_DELIVERING;
@@ -307,8 +314,9 @@ static int apply_pull(struct queue *q, MDB_txn *txn, struct queue_op_lease *l)
 		if ((rc = pop_due(q, txn, DB_INBOX, &from, plen, l->now_ms, &rid)) != 0)
 			return rc == MDB_NOTFOUND ? 0 : rc;
 		rc = load_status(q, txn, &rid, &st);
-		if (q_op_error(rc) || (rc == 0 && QUEUE_STATE_FINAL(st.state)))
-			continue;
+		if (q_op_error(rc) ||
+		    (rc == 0 && (QUEUE_STATE_FINAL(st.state) || st.state == QUEUE_HELD)))
+			continue; /* a stale entry: dropped */
 		if (rc != 0)
 			return rc;
 		st.visible_ms = l->now_ms + l->lease_ms;
@@ -368,10 +376,58 @@ static int unlink_live(struct queue *q, MDB_txn *txn, const struct queue_status 
 	return rc;
 }
 
+/* Puts a live message's timer, per-peer and (pull, not held) inbox entries. */
+static int link_live(struct queue *q, MDB_txn *txn, const struct queue_status *st)
+{
+	struct qkey k;
+	int rc;
+
+	q_key_time_rid(&k, st->due_ms, &st->rid);
+	if ((rc = put_key(q, txn, DB_SCHED, &k)) != 0)
+		return rc;
+	q_key_name_rid(&k, st->dst_peer, &st->rid);
+	if ((rc = put_key(q, txn, DB_BYPEER, &k)) != 0)
+		return rc;
+	if (st->mode == QUEUE_PULL && st->state != QUEUE_HELD) {
+		q_key_name_time_rid(&k, st->dst_peer, st->visible_ms, &st->rid);
+		rc = put_key(q, txn, DB_INBOX, &k);
+	}
+	return rc;
+}
+
+/*
+ * A live message, re-linked in state `to` (QUEUED or HELD): push due at due_ms, pull
+ * visible now; a held one has no inbox entry and its timer is its expiry, so that it
+ * still expires. c's destination, error and route apply.
+ */
+static int requeue(struct queue *q, MDB_txn *txn, const struct queue_op_change *c,
+		   struct queue_status *st, enum queue_state to, int64_t due_ms)
+{
+	int rc;
+
+	if ((rc = unlink_live(q, txn, st)) != 0 ||
+	    (rc = count(q, txn, st->dst_peer, st->state, -1)) != 0)
+		return rc;
+	if (c->dst_peer) {
+		snprintf(st->dst_peer, sizeof(st->dst_peer), "%s", c->dst_peer);
+		st->mode = c->mode;
+	}
+	st->state = to;
+	st->updated_ms = c->now_ms;
+	if (c->error && st->first_fail_ms == 0)
+		st->first_fail_ms = c->now_ms;
+	st->due_ms = st->mode == QUEUE_PUSH && to != QUEUE_HELD ? due_ms : st->expires_ms;
+	st->visible_ms = st->mode == QUEUE_PULL && to != QUEUE_HELD ? c->now_ms : 0;
+	set_texts(st, c);
+	if ((rc = count(q, txn, st->dst_peer, to, +1)) || (rc = store_status(q, txn, st)))
+		return rc;
+	return link_live(q, txn, st);
+}
+
+/* RESCHEDULE: back to queued, or still held when an operator held it meanwhile. */
 static int apply_reschedule(struct queue *q, MDB_txn *txn, struct queue_op_change *c)
 {
 	struct queue_status st;
-	struct qkey k;
 	int rc;
 
 	if (c->dst_peer && (!q_name_ok(c->dst_peer) ||
@@ -379,32 +435,23 @@ static int apply_reschedule(struct queue *q, MDB_txn *txn, struct queue_op_chang
 		return -QUEUE_EINVAL;
 	if ((rc = load_live(q, txn, c, &st)) != 0)
 		return rc;
-	if ((rc = unlink_live(q, txn, &st)) != 0 || (rc = count(q, txn, st.dst_peer, st.state, -1)))
+	return requeue(q, txn, c, &st, st.state == QUEUE_HELD ? QUEUE_HELD : QUEUE_QUEUED,
+		       c->due_ms);
+}
+
+/* HOLD (a live message → held) and RELEASE (held → queued, due now). */
+static int apply_hold(struct queue *q, MDB_txn *txn, struct queue_op_change *c, bool hold)
+{
+	struct queue_op_change keep = *c;
+	struct queue_status st;
+	int rc;
+
+	keep.dst_peer = NULL; /* not theirs to change */
+	if ((rc = load_live(q, txn, c, &st)) != 0)
 		return rc;
-	if (c->dst_peer) {
-		snprintf(st.dst_peer, sizeof(st.dst_peer), "%s", c->dst_peer);
-		st.mode = c->mode;
-	}
-	st.state = QUEUE_QUEUED;
-	st.updated_ms = c->now_ms;
-	if (c->error && st.first_fail_ms == 0)
-		st.first_fail_ms = c->now_ms;
-	st.due_ms = st.mode == QUEUE_PUSH ? c->due_ms : st.expires_ms;
-	st.visible_ms = st.mode == QUEUE_PULL ? c->now_ms : 0;
-	set_texts(&st, c);
-	if ((rc = count(q, txn, st.dst_peer, QUEUE_QUEUED, +1)) || (rc = store_status(q, txn, &st)))
-		return rc;
-	q_key_time_rid(&k, st.due_ms, &st.rid);
-	if ((rc = put_key(q, txn, DB_SCHED, &k)) != 0)
-		return rc;
-	q_key_name_rid(&k, st.dst_peer, &st.rid);
-	if ((rc = put_key(q, txn, DB_BYPEER, &k)) != 0)
-		return rc;
-	if (st.mode == QUEUE_PULL) {
-		q_key_name_time_rid(&k, st.dst_peer, st.visible_ms, &st.rid);
-		rc = put_key(q, txn, DB_INBOX, &k);
-	}
-	return rc;
+	if (!hold && st.state != QUEUE_HELD)
+		return -QUEUE_ESTATE;
+	return requeue(q, txn, &keep, &st, hold ? QUEUE_HELD : QUEUE_QUEUED, c->now_ms);
 }
 
 static int apply_finalise(struct queue *q, MDB_txn *txn, struct queue_op_change *c)
@@ -549,6 +596,10 @@ int q_apply(struct queue *q, MDB_txn *txn, struct queue_op *op, bool allow_inser
 		return apply_kv(q, txn, &op->u.kv, true, allow_insert);
 	case QUEUE_OP_KV_DEL:
 		return apply_kv(q, txn, &op->u.kv, false, allow_insert);
+	case QUEUE_OP_HOLD:
+		return apply_hold(q, txn, &op->u.change, true);
+	case QUEUE_OP_RELEASE:
+		return apply_hold(q, txn, &op->u.change, false);
 	}
 	return -QUEUE_EINVAL;
 }

@@ -21,7 +21,8 @@ enum queue_db {
 	DB_BYPEER, /* dst peer NUL rid → "" : live messages per destination, oldest first */
 	DB_IDEM,   /* src peer NUL client id → rid */
 	DB_FINAL,  /* purge-at BE64 + rid → "" : final statuses, by end of retention */
-	DB_COUNTS, /* peer → QUEUE_STATE_MAX_-1 × u64 LE */
+	DB_COUNTS, /* peer → COUNTS_SLOTS × u64 LE, indexed by state − 1 (stores written
+		      before QUEUE_HELD have 5 slots: read as held 0) */
 	DB_COUNT_
 };
 
@@ -32,6 +33,7 @@ enum queue_db {
 #define KEY_MAX (QUEUE_NAME_MAX + 1 + QUEUE_NAME_MAX + 8 + 16)
 #define STATUS_RECORD_MAX 512
 #define COUNTS_SLOTS (QUEUE_STATE_MAX_ - 1)
+#define COUNTS_SLOTS_MIN 5 /* the size before QUEUE_HELD */
 
 /* A key built in a caller's buffer. */
 struct qkey {
@@ -98,6 +100,9 @@ void q_key_name_time_rid(struct qkey *k, const char *name, int64_t t, const stru
 void q_key_name_rid(struct qkey *k, const char *name, const struct queue_rid *rid);
 void q_key_name_name(struct qkey *k, const char *a, const char *b);
 bool q_name_ok(const char *s);
+/* Counts from a DB_COUNTS value of COUNTS_SLOTS_MIN..COUNTS_SLOTS slots into
+ * n[0..COUNTS_SLOTS) (missing slots 0). Returns 0, or -1 for another size (n all 0). */
+int q_counts_decode(const void *buf, size_t len, uint64_t n[COUNTS_SLOTS]);
 
 /* queue_ops.c: applies one operation inside the writer's transaction.
  * Returns 0, a -QUEUE_E* for the op alone (q_op_error), or any other code —

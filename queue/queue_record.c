@@ -7,6 +7,8 @@
  *   i64 created, updated, due, visible, expires, final, first_fail (ms) |
  *   five strings, each u8 length + bytes: src_peer, client_id, dst_peer,
  *   last_error, route
+ * A state byte of QUEUE_HELD (6) is read only by builds that know it; the other
+ * states keep their numbers.
  */
 #include <string.h>
 
@@ -176,5 +178,15 @@ int q_status_decode(const void *buf, size_t len, const struct queue_rid *rid,
 		return -QUEUE_ECORRUPT;
 	if (QUEUE_STATE_FINAL(st->state) != (st->final_ms != 0))
 		return -QUEUE_ECORRUPT;
+	return 0;
+}
+
+int q_counts_decode(const void *buf, size_t len, uint64_t n[COUNTS_SLOTS])
+{
+	memset(n, 0, COUNTS_SLOTS * sizeof(n[0]));
+	if (len % 8 != 0 || len < COUNTS_SLOTS_MIN * 8 || len > COUNTS_SLOTS * 8)
+		return -1;
+	for (size_t s = 0; s < len / 8; s++)
+		n[s] = get_u64le((const unsigned char *)buf + s * 8);
 	return 0;
 }

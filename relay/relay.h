@@ -104,6 +104,10 @@ struct relay_listener_conf {
 	char *tls_key;
 	char *client_ca; /* carrier listener only: verify client certificates */
 	bool plain_http; /* true: no TLS (only allowed on a loopback address) */
+	/* admin listener only: */
+	char *bootstrap_user;          /* the first admin's name (default "admin") */
+	char *bootstrap_password_hash; /* "pbkdf2-sha256$ITER$SALT$HASH", or NULL */
+	uint64_t session_idle_ms;      /* idle expiry of a console session */
 };
 
 /* The whole configuration: immutable once loaded; reload builds a new one. */
@@ -116,6 +120,7 @@ struct relay_config {
 	uint64_t max_message_size; /* bytes of text/body accepted; peers may lower it */
 	struct relay_listener_conf carrier;
 	struct relay_listener_conf admin;
+	bool admin_can_read_bodies; /* the admin API may show message bodies */
 	struct {
 		uint64_t map_size, max_map_size; /* bytes */
 		enum relay_sync sync;
@@ -149,6 +154,17 @@ int relay_config_parse(const char *name, const char *text, struct relay_config *
 
 /* Frees a config; NULL is a no-op. */
 void relay_config_free(struct relay_config *cfg);
+
+#define RELAY_PBKDF2_SALT 16
+#define RELAY_PBKDF2_HASH 32
+
+/*
+ * Parses an admin password hash "pbkdf2-sha256$<iterations>$<salt>$<hash>"
+ * (standard base64 with padding; a 16-byte salt, a 32-byte hash; iterations
+ * 100000..100000000). Returns 0, or -RELAY_ECONFIG on any other text.
+ */
+int relay_pbkdf2_parse(const char *s, uint32_t *iterations, unsigned char salt[RELAY_PBKDF2_SALT],
+		       unsigned char hash[RELAY_PBKDF2_HASH]);
 
 /* Finds a peer by name; borrowed (valid while cfg lives), or NULL. */
 const struct relay_peer_conf *relay_config_peer(const struct relay_config *cfg,
@@ -415,8 +431,63 @@ struct relay_counters {
 };
 void relay_node_counters(const struct relay_node *n, struct relay_counters *out);
 
+/* Per-peer counters and latency histograms since start (relay_stats.c), for /metrics.
+ * accepted counts under the submitting peer, when its insert committed (not duplicates);
+ * delivered, failed, expired (final) and retried (an attempt failed, another follows) under
+ * the destination peer the message is queued for, when that change committed. */
+enum relay_stat {
+	RELAY_STAT_ACCEPTED,
+	RELAY_STAT_DELIVERED,
+	RELAY_STAT_FAILED,
+	RELAY_STAT_EXPIRED,
+	RELAY_STAT_RETRIED,
+	RELAY_STAT_MAX_
+};
+/* accept: a submission's start to the commit of each envelope it stored (the answer
+ * follows at once); delivery: a push's start to its result (answer, error or timeout). */
+enum relay_hist { RELAY_HIST_ACCEPT, RELAY_HIST_DELIVERY, RELAY_HIST_MAX_ };
+
+#define RELAY_STATS_BUCKETS 13    /* upper bounds, seconds: relay_stats_bounds */
+#define RELAY_STATS_PEERS_MAX 4096 /* peer names counted; later new names go uncounted */
+extern const double relay_stats_bounds[RELAY_STATS_BUCKETS]; /* .001 .0025 … 5 10 */
+
+struct relay_peer_stats {
+	char peer[RELAY_NODE_ID_MAX + 1];
+	uint64_t n[RELAY_STAT_MAX_]; /* indexed by enum relay_stat */
+};
+struct relay_histogram {
+	uint64_t cumulative[RELAY_STATS_BUCKETS + 1]; /* ≤ each bound; the last is +Inf */
+	uint64_t count;                                /* = cumulative[RELAY_STATS_BUCKETS] */
+	uint64_t sum_us;                               /* microseconds */
+};
+struct relay_stats_snapshot {
+	struct relay_peer_stats *peers; /* sorted by name; owned (relay_stats_snapshot_clear) */
+	size_t n_peers;
+	struct relay_histogram hist[RELAY_HIST_MAX_]; /* indexed by enum relay_hist */
+};
+
+/* A copy of the per-peer counters (peers with an event so far) and histograms. Each value
+ * is read atomically, the set is not (they move while it is taken). Returns 0 or
+ * -RELAY_ENOMEM (out zeroed). The caller frees it with relay_stats_snapshot_clear. */
+int relay_node_stats(const struct relay_node *n, struct relay_stats_snapshot *out);
+/* Frees what a snapshot owns and zeroes it; NULL is a no-op. */
+void relay_stats_snapshot_clear(struct relay_stats_snapshot *snap);
+
 /* The config in force (borrowed; valid until the node stops). */
 const struct relay_config *relay_node_config(const struct relay_node *n);
+
+/* For the admin's queue actions: a message became due now (a retry, a release). Wakes
+ * the delivery engine and, when pull_peer is not NULL, that pull peer's long-polls.
+ * Any thread. */
+void relay_node_kick(struct relay_node *n, const char *pull_peer);
+
+struct queue_status;
+/* For the admin's purge: queues the report of a message an operator made final, when env
+ * (its stored envelope, decoded) asked for one — as the delivery engine does. st is its
+ * status. Returns 0 (also when none was asked for) or -RELAY_E* (nothing queued). */
+int relay_node_report(struct relay_node *n, const struct relay_envelope *env,
+		      const struct queue_status *st, enum relay_report_status status,
+		      const char *reason);
 
 /* Stops the API (open requests are answered or dropped), then the engine,
  * then closes the store. NULL is a no-op. */

@@ -309,8 +309,10 @@ static cfg_t *new_cfg(void)
 	                       O_STR("client-ca", NULL),
 	                       O_BOOL("plain-http", cfg_false),
 	                       CFG_END()};
-	cfg_opt_t admin[] = {O_STR("address", "127.0.0.1"), O_INT("port", 8081),
-	                     O_STR("tls-cert", NULL), O_STR("tls-key", NULL), CFG_END()};
+	cfg_opt_t admin[] = {O_STR("address", "127.0.0.1"),        O_INT("port", 8081),
+	                     O_STR("tls-cert", NULL),              O_STR("tls-key", NULL),
+	                     O_STR("bootstrap-user", "admin"),     O_STR("session-idle", "30m"),
+	                     O_STR("bootstrap-password-hash", NULL), CFG_END()};
 	cfg_opt_t store[] = {O_STR("map-size", "1G"), O_STR("max-map-size", "16G"),
 	                     O_STR("sync", "full"), O_STR("status-retention", "7d"), CFG_END()};
 	cfg_opt_t delivery[] = {
@@ -336,6 +338,7 @@ static cfg_t *new_cfg(void)
 	                    O_STR("default-country", NULL),
 	                    O_STR("log-level", "info"),
 	                    O_STR("max-message-size", "64K"),
+	                    O_BOOL("admin-can-read-bodies", cfg_false),
 	                    O_SEC("carrier-listener", carrier, CFGF_NONE),
 	                    O_SEC("admin-listener", admin, CFGF_NONE),
 	                    O_SEC("store", store, CFGF_NONE),
@@ -453,6 +456,7 @@ static const struct unit_key { /* the size and duration keys outside peers */
     {"store", "map-size", 'z', "1M", NULL, CONF_OFF(store.map_size)},
     {"store", "max-map-size", 'z', "1M", NULL, CONF_OFF(store.max_map_size)},
     {"store", "status-retention", 'd', "1m", "365d", CONF_OFF(store.status_retention_ms)},
+    {"admin-listener", "session-idle", 'd', "1m", "7d", CONF_OFF(admin.session_idle_ms)},
     {"delivery", "retry-initial", 'd', "10ms", "1h", CONF_OFF(delivery.retry_initial_ms)},
     {"delivery", "retry-max", 'd', "10ms", "1d", CONF_OFF(delivery.retry_max_ms)},
     {"delivery", "default-ttl", 's', "1s", "30d", CONF_OFF(delivery.default_ttl_s)},
@@ -533,6 +537,26 @@ static int conv_listener(struct pctx *c, cfg_t *sec, struct relay_listener_conf 
 	return dup_str(c, cfg_getstr(sec, "address"), &l->address);
 }
 
+/* The admin listener's first admin: a user name and an optional password hash. */
+static int conv_admin_auth(struct pctx *c, cfg_t *sec, struct relay_listener_conf *l)
+{
+	const char *user = cfg_getstr(sec, "bootstrap-user");
+	const char *hash = cfg_getstr(sec, "bootstrap-password-hash");
+	unsigned char salt[RELAY_PBKDF2_SALT], h[RELAY_PBKDF2_HASH];
+	uint32_t it;
+
+	if (!name_ok(user))
+		return kfail(c, sec, "bootstrap-user", 0,
+		             "must be 1-64 characters of A-Z a-z 0-9 . _ -");
+	if (hash && relay_pbkdf2_parse(hash, &it, salt, h) != 0)
+		return kfail(c, sec, "bootstrap-password-hash", 0,
+		             "must be \"pbkdf2-sha256$ITERATIONS$SALT$HASH\" as printed by "
+		             "interlinkd --hash-password");
+	return dup_str(c, user, &l->bootstrap_user) || dup_str(c, hash, &l->bootstrap_password_hash)
+	           ? c->e.rc
+	           : 0;
+}
+
 /* The line for a check between two keys: k1's when the file gives it, else k2's. */
 static int either_line(struct pctx *c, cfg_t *sec, const char *k1, const char *k2)
 {
@@ -547,8 +571,9 @@ static int conv_sections(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 	int sync;
 
 	if (conv_listener(c, cfg_getsec(root, "carrier-listener"), &cfg->carrier, 1) ||
-	    conv_listener(c, admin, &cfg->admin, 0))
+	    conv_listener(c, admin, &cfg->admin, 0) || conv_admin_auth(c, admin, &cfg->admin))
 		return c->e.rc;
+	cfg->admin_can_read_bodies = cfg_getbool(root, "admin-can-read-bodies");
 	if (rc_listeners_clash(&cfg->carrier, &cfg->admin))
 		return kfail(c, admin, NULL, line_of(c, admin, "port"),
 		             "%s port %u is already used by carrier-listener", cfg->admin.address,

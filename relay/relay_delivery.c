@@ -73,6 +73,7 @@ struct change_op {
 	struct relay_node *node;
 	char rid[QUEUE_RID_TEXT + 1];
 	char error[TEXT_MAX], route[TEXT_MAX], dst[QUEUE_NAME_MAX + 1];
+	char peer[QUEUE_NAME_MAX + 1]; /* its destination when submitted, for the statistics */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -112,9 +113,15 @@ static void change_done(struct queue_op *op)
 		atomic_fetch_add(ch->state == QUEUE_DELIVERED ? &n->delivered
 				 : ch->state == QUEUE_EXPIRED ? &n->expired
 							      : &n->failed, 1);
+		relay_stats_count(n->stats, c->peer,
+				  ch->state == QUEUE_DELIVERED ? RELAY_STAT_DELIVERED
+				  : ch->state == QUEUE_EXPIRED ? RELAY_STAT_EXPIRED
+							       : RELAY_STAT_FAILED);
 	} else if (op->rc == 0) {
-		if (ch->error)
+		if (ch->error) {
 			atomic_fetch_add(&n->retried, 1);
+			relay_stats_count(n->stats, c->peer, RELAY_STAT_RETRIED);
+		}
 		if (ch->dst_peer && ch->mode == QUEUE_PULL)
 			relay_inbox_notify(n->inbox, ch->dst_peer);
 	} else if (op->rc != -QUEUE_ECLOSED) {
@@ -148,6 +155,7 @@ static void submit_change(struct relay_delivery *d, const struct queue_status *s
 	copy_text(o->error, sizeof(o->error), error);
 	copy_text(o->route, sizeof(o->route), route);
 	copy_text(o->dst, sizeof(o->dst), dst);
+	copy_text(o->peer, sizeof(o->peer), st->dst_peer);
 	o->op = (struct queue_op){.type = type, .done = change_done, .arg = o};
 	o->op.u.change = (struct queue_op_change){
 		.rid = st->rid,
@@ -508,6 +516,10 @@ static void reap(struct relay_delivery *d)
 		x = (struct xfer *)priv;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(m->easy_handle, CURLINFO_RETRY_AFTER, &ra);
+		curl_off_t us = 0; /* the push's start to its result */
+		curl_easy_getinfo(m->easy_handle, CURLINFO_TOTAL_TIME_T, &us);
+		relay_stats_latency(d->node->stats, RELAY_HIST_DELIVERY,
+				    us > 0 ? (uint64_t)us : 0u);
 		struct dpeer *p = x->peer;
 		p->inflight--;
 		if (x->dec.half_open_probe)
@@ -579,8 +591,9 @@ static void take(struct relay_delivery *d, const struct queue_msg *m, int64_t no
 	if (relay_envelope_decode(m->payload, m->len, &x->env) != 0) {
 		relay_log(RELAY_LOG_ERROR, "delivery_corrupt_record", "rid=%s", x->rid);
 		finish(d, x, QUEUE_FAILED, "corrupt record", NULL, NULL, false);
-	} else if (x->st.mode == QUEUE_PULL || now >= x->st.expires_ms) {
-		/* a pull message is only leased here when its expiry timer fired */
+	} else if (x->st.mode == QUEUE_PULL || x->st.state == QUEUE_HELD ||
+		   now >= x->st.expires_ms) {
+		/* a pull or held message is only leased here when its expiry timer fired */
 		finish(d, x, QUEUE_EXPIRED, "ttl expired", NULL, "ttl expired", true);
 	} else {
 		decide(d, x, now);

@@ -19,17 +19,47 @@ static void usage(FILE *to)
 {
 	fprintf(to,
 		"usage: interlinkd [-c FILE] [-t]\n"
+		"       interlinkd --hash-password < PASSWORD-FILE\n"
 		"       interlinkd --version | --help\n"
 		"\n"
 		"interlink relay daemon: stores and forwards messages between carriers.\n"
 		"\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -t, --test         check the configuration file, print the result, exit 0 or 1\n"
+		"  --hash-password    read a password line from stdin, print the hash for\n"
+		"                     admin-listener's bootstrap-password-hash, exit\n"
 		"  -V, --version      print the version and exit\n"
 		"  -h, --help         print this help and exit\n"
 		"\n"
 		"Signals: SIGHUP re-reads the configuration (a bad file is refused and the\n"
 		"running configuration kept); SIGTERM and SIGINT stop the daemon.\n");
+}
+
+/* --hash-password: one line from stdin (without its newline) → the hash on stdout. */
+static int hash_password(void)
+{
+	char pw[1100], out[160];
+	size_t n;
+
+	if (!fgets(pw, sizeof(pw), stdin)) {
+		fprintf(stderr, "interlinkd: --hash-password: no password on stdin\n");
+		return 1;
+	}
+	n = strcspn(pw, "\r\n");
+	pw[n] = '\0';
+	if (n < 12 || n > 1024) {
+		fprintf(stderr, "interlinkd: --hash-password: the password needs 12 to 1024 "
+				"characters\n");
+		return 1;
+	}
+	int rc = admin_hash_password(pw, out, sizeof(out));
+	memset(pw, 0, sizeof(pw));
+	if (rc != 0) {
+		fprintf(stderr, "interlinkd: --hash-password: cannot hash\n");
+		return 1;
+	}
+	printf("%s\n", out);
+	return 0;
 }
 
 /* SIGHUP: a new config is built and validated; on success the node takes it,
@@ -96,7 +126,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
 		{"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"hash-password", no_argument, NULL, 'H'}, {NULL, 0, NULL, 0},
 	};
 	const char *path = DEFAULT_CONFIG;
 	struct relay_config *cfg = NULL;
@@ -118,6 +148,8 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'H':
+			return hash_password();
 		default:
 			usage(stderr);
 			return 2;

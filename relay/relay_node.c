@@ -178,7 +178,8 @@ int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t
 	n->routing = routing_new(cfg->node_id, n->q, NULL);
 	n->limits = relay_limits_new();
 	n->inbox = relay_inbox_new();
-	if (!n->routing || !n->limits || !n->inbox) {
+	n->stats = relay_stats_new();
+	if (!n->routing || !n->limits || !n->inbox || !n->stats) {
 		snprintf(err, errlen, "out of memory");
 		rc = -RELAY_ENOMEM;
 		goto fail;
@@ -269,6 +270,20 @@ const struct relay_config *relay_node_config(const struct relay_node *n)
 	return relay_cfg(n);
 }
 
+void relay_node_kick(struct relay_node *n, const char *pull_peer)
+{
+	relay_delivery_kick(n->delivery);
+	if (pull_peer)
+		relay_inbox_notify(n->inbox, pull_peer);
+}
+
+int relay_node_report(struct relay_node *n, const struct relay_envelope *env,
+		      const struct queue_status *st, enum relay_report_status status,
+		      const char *reason)
+{
+	return relay_report_queue(n, env, st, status, reason);
+}
+
 void relay_node_stop(struct relay_node *n)
 {
 	if (!n)
@@ -280,6 +295,7 @@ void relay_node_stop(struct relay_node *n)
 	relay_delivery_free(n->delivery);
 	routing_free(n->routing);
 	relay_inbox_free(n->inbox);
+	relay_stats_free(n->stats);
 	relay_limits_free(n->limits);
 	for (size_t i = 0; i < n->n_retired; i++)
 		relay_config_free(n->retired[i]);

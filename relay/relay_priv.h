@@ -75,6 +75,7 @@ int rc_routes_unique(struct rc_err *e, const struct relay_config *cfg);
 struct relay_delivery; /* relay_delivery.c: the push engine */
 struct relay_limits;   /* relay_limits.c: per-peer token buckets */
 struct relay_inbox;    /* relay_inbox.c: long-poll waiters of pull peers */
+struct relay_stats;    /* relay_stats.c: per-peer counters, latency histograms */
 
 #define RELAY_RETIRED_MAX 64
 
@@ -95,6 +96,7 @@ struct relay_node {
 	int64_t started_ms;
 	/* counters for logs and metrics */
 	atomic_uint_fast64_t accepted, duplicates, delivered, failed, expired, retried;
+	struct relay_stats *stats; /* the same per peer, and latencies (for /metrics) */
 };
 
 static inline const struct relay_config *relay_cfg(const struct relay_node *n)
@@ -177,5 +179,17 @@ void relay_delivery_free(struct relay_delivery *d);
 int relay_report_queue(struct relay_node *node, const struct relay_envelope *env,
 		       const struct queue_status *st, enum relay_report_status status,
 		       const char *reason);
+
+/* ============================================ statistics (relay_stats.c) */
+
+/* NULL when out of memory; free(NULL) is a no-op. Recording with a NULL s is a no-op. */
+struct relay_stats *relay_stats_new(void);
+void relay_stats_free(struct relay_stats *s);
+/* One event for `peer` (its first adds an entry). Any thread; lock-free after the first. */
+void relay_stats_count(struct relay_stats *s, const char *peer, enum relay_stat what);
+/* One latency observation, in microseconds. Any thread; lock-free. */
+void relay_stats_latency(struct relay_stats *s, enum relay_hist which, uint64_t us);
+/* A monotonic clock in microseconds, for the latencies. */
+uint64_t relay_stats_clock_us(void);
 
 #endif

@@ -42,6 +42,7 @@ struct submit {
 	size_t n, n_inserts;
 	atomic_size_t pending; /* inserts whose done() has not run yet */
 	int64_t start_ms;
+	uint64_t start_us;     /* relay_stats_clock_us(): the accept latency's start */
 	struct slot slots[];   /* n */
 };
 
@@ -153,7 +154,8 @@ static bool check_busy(struct check *c, struct slot *sl)
 		d->dst = sl->dst;
 		d->live = 0;
 		if (queue_peer_counts(c->s->node->q, sl->dst, &qc) == 0)
-			d->live = qc.state[QUEUE_QUEUED] + qc.state[QUEUE_DELIVERING];
+			d->live = qc.state[QUEUE_QUEUED] + qc.state[QUEUE_DELIVERING] +
+				  qc.state[QUEUE_HELD];
 	}
 	if (p && p->max_queue && d->live >= p->max_queue) {
 		sl->retry_after = RETRY_BUSY_S;
@@ -228,6 +230,11 @@ static void insert_done(struct queue_op *op)
 
 	if (op->rc == 0)
 		atomic_fetch_add(op->u.insert.duplicate ? &node->duplicates : &node->accepted, 1);
+	if (op->rc == 0 && !op->u.insert.duplicate) {
+		relay_stats_count(node->stats, s->peer, RELAY_STAT_ACCEPTED);
+		relay_stats_latency(node->stats, RELAY_HIST_ACCEPT,
+				    relay_stats_clock_us() - s->start_us);
+	}
 	if (atomic_fetch_sub(&s->pending, 1) == 1) {
 		for (size_t i = 0; i < s->n; i++) {
 			const struct queue_op *o = &s->slots[i].op;
@@ -444,7 +451,7 @@ static struct submit *begin_submit(struct relay_req *req, int64_t now,
 		goto fail;
 	}
 	*s = (struct submit){.node = req->node, .req = req, .is_array = is_array, .n = *n,
-			     .start_ms = now};
+			     .start_ms = now, .start_us = relay_stats_clock_us()};
 	snprintf(s->peer, sizeof(s->peer), "%s", req->peer->name);
 	req->state = s;
 	req->state_free = state_free;

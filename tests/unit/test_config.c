@@ -214,6 +214,21 @@ static const struct bad bad_cases[] = {
      "t.conf:5: admin-listener: 127.0.0.1 port 8443 is already used by carrier-listener"},
     {TLS "admin-listener {\n port = 8443\n}\n",
      "t.conf:4: admin-listener: 127.0.0.1 port 8443 is already used by carrier-listener"},
+    {MIN "admin-listener {\n bootstrap-user = \"a b\"\n}\n",
+     "t.conf:4: admin-listener: bootstrap-user must be 1-64 characters of A-Z a-z 0-9 . _ -"},
+    {MIN "admin-listener {\n session-idle = \"59s\"\n}\n",
+     "t.conf:4: admin-listener: session-idle must be between 1m and 7d"},
+    {MIN "admin-listener {\n session-idle = \"8d\"\n}\n",
+     "t.conf:4: admin-listener: session-idle must be between 1m and 7d"},
+    {MIN "admin-listener {\n\n bootstrap-password-hash = \"pbkdf2-sha256$200000$"
+         "AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n}\n",
+     "~t.conf:5: admin-listener: bootstrap-password-hash must be \"pbkdf2-sha256$"},
+    {MIN "admin-listener {\n bootstrap-password-hash = \"pbkdf2-sha256$99999$"
+         "AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n}\n",
+     "~t.conf:4: admin-listener: bootstrap-password-hash must be"},
+    {MIN "admin-listener {\n bootstrap-password-hash = \"scrypt$1$2$3\"\n}\n",
+     "~t.conf:4: admin-listener: bootstrap-password-hash must be"},
+    {MIN "admin-can-read-bodies = 1\n", "t.conf:3: admin-can-read-bodies must be true or false"},
     {"node-id = n1\ncarrier-listener { address = localhost plain-http = true }\n"
      "admin-listener {\n address = \"127.0.0.1\"\n port = 8443\n}\n",
      "t.conf:5: admin-listener: 127.0.0.1 port 8443 is already used by carrier-listener"},
@@ -448,6 +463,10 @@ static void test_defaults(void **state)
 	assert_null(c->admin.tls_key);
 	assert_null(c->admin.client_ca);
 	assert_true(c->admin.plain_http);
+	assert_string_equal(c->admin.bootstrap_user, "admin");
+	assert_null(c->admin.bootstrap_password_hash);
+	assert_int_equal(c->admin.session_idle_ms, 30 * 60 * 1000);
+	assert_false(c->admin_can_read_bodies);
 	assert_int_equal(c->store.map_size, 1ull << 30);
 	assert_int_equal(c->store.max_map_size, 16ull << 30);
 	assert_int_equal(c->store.sync, RELAY_SYNC_FULL);
@@ -474,6 +493,7 @@ static const char full_text[] =
     "default-country = \"82\"\n"
     "log-level = \"debug\"\n"
     "max-message-size = \"1M\"\n"
+    "admin-can-read-bodies = true\n"
     "carrier-listener {\n"
     "  address = \"::\"\n"
     "  port = \"9443\"\n"
@@ -487,6 +507,10 @@ static const char full_text[] =
     "  port = 9081\n"
     "  tls-cert = \"@D@/cert.pem\"\n"
     "  tls-key = \"@D@/key.pem\"\n"
+    "  bootstrap-user = \"root.admin\"\n"
+    "  bootstrap-password-hash = \"pbkdf2-sha256$200000$AAAAAAAAAAAAAAAAAAAAAA==$"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n"
+    "  session-idle = \"7d\"\n"
     "}\n"
     "store {\n"
     "  map-size = 67108864\n"
@@ -547,6 +571,10 @@ static void check_full(const struct relay_config *c)
 	assert_false(c->carrier.plain_http);
 	assert_string_equal(c->admin.address, "::1");
 	assert_int_equal(c->admin.port, 9081);
+	assert_string_equal(c->admin.bootstrap_user, "root.admin");
+	assert_non_null(strstr(c->admin.bootstrap_password_hash, "$200000$AAAA"));
+	assert_int_equal(c->admin.session_idle_ms, 7ull * 86400 * 1000);
+	assert_true(c->admin_can_read_bodies);
 	assert_string_equal(c->admin.tls_cert, p);
 	assert_non_null(strstr(c->admin.tls_key, "/key.pem"));
 	assert_false(c->admin.plain_http);
@@ -585,7 +613,7 @@ static void check_full(const struct relay_config *c)
 	assert_int_equal(k->max_size, 32 * 1024);
 	assert_int_equal(k->max_queue, 5000);
 	assert_true(k->suspended);
-	assert_int_equal(k->line, 37);
+	assert_int_equal(k->line, 41);
 
 	u = relay_config_peer(c, "upstream-relay");
 	assert_ptr_equal(u, &c->peers[1]);
@@ -600,7 +628,7 @@ static void check_full(const struct relay_config *c)
 	assert_int_equal(u->burst, 2000);
 	assert_int_equal(u->max_size, 1 << 20);
 	assert_int_equal(u->max_queue, 1000000);
-	assert_int_equal(u->line, 51);
+	assert_int_equal(u->line, 55);
 	assert_null(relay_config_peer(c, "nobody"));
 	assert_null(relay_config_peer(c, NULL));
 	assert_null(relay_config_peer(NULL, "kakao"));
@@ -609,7 +637,7 @@ static void check_full(const struct relay_config *c)
 	assert_int_equal(c->routes[0].match, RELAY_ROUTE_PREFIX);
 	assert_string_equal(c->routes[0].value, "+8210");
 	assert_string_equal(c->routes[0].peer, "kakao");
-	assert_int_equal(c->routes[0].line, 56);
+	assert_int_equal(c->routes[0].line, 60);
 	assert_int_equal(c->routes[1].match, RELAY_ROUTE_DOMAIN);
 	assert_string_equal(c->routes[1].value, "*.kakao.example");
 	assert_int_equal(c->routes[2].match, RELAY_ROUTE_DOMAIN);
@@ -618,7 +646,7 @@ static void check_full(const struct relay_config *c)
 	assert_int_equal(c->routes[3].match, RELAY_ROUTE_DEFAULT);
 	assert_null(c->routes[3].value);
 	assert_string_equal(c->routes[3].peer, "upstream-relay");
-	assert_int_equal(c->routes[3].line, 59);
+	assert_int_equal(c->routes[3].line, 63);
 	free(p);
 }
 

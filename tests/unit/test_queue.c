@@ -414,8 +414,8 @@ static void test_rid_text(void **state)
 static void test_strerror_state_name(void **state)
 {
 	(void)state;
-	static const char *const names[] = {NULL,        "queued",  "delivering",
-					    "delivered", "expired", "failed"};
+	static const char *const names[] = {NULL,      "queued", "delivering", "delivered",
+					    "expired", "failed", "held"};
 
 	for (int i = 1; i < QUEUE_EMAX_; i++) {
 		const char *s = queue_strerror(-i);
@@ -866,7 +866,8 @@ static void test_change_errors(void **state)
 {
 	struct fx *f = *state;
 	struct queue_rid unknown, a = add(f->q, "a", "p", QUEUE_PUSH, T0, T0);
-	static const int not_final[] = {0, QUEUE_QUEUED, QUEUE_DELIVERING, QUEUE_STATE_MAX_, 200};
+	static const int not_final[] = {0, QUEUE_QUEUED, QUEUE_DELIVERING, QUEUE_HELD,
+					QUEUE_STATE_MAX_, 200};
 	unsigned char *p;
 	size_t len;
 
@@ -1474,6 +1475,8 @@ static void test_kv_tables(void **state)
 	expect_scan(f->q, NULL, "a", 0, "a@x,");
 }
 
+#include "queue_admin_tests.inc"
+
 /* ----------------------------------------------------------------- main */
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1512,6 +1515,7 @@ int main(void)
 		T(test_threads_group_commit),
 		T(test_corrupt_status),
 		T(test_kv_tables),
+		QUEUE_ADMIN_TESTS,
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

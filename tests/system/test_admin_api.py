@@ -1,0 +1,374 @@
+"""The admin JSON API's node side (admin_api.c, admin_peers.c): status, peers,
+routes, directory, the route tester and reload, against the real daemon — logged
+in as an admin with a session cookie and CSRF token, and as a viewer."""
+import hashlib
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from admin_client import AdminClient, TEST_PASSWORD, admin_listener_extra
+from conftest import Peer, free_port, node_config, write_config
+
+CFG_ROUTE = 'route { prefix = "+4930" peer = "cfgpeer" }'
+
+
+def wait_admin(url, daemon, timeout=10):
+    """The admin listener starts just after the carrier API."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if daemon.proc.poll() is not None:
+            raise AssertionError("interlinkd exited:\n" + daemon.log_text())
+        try:
+            urllib.request.urlopen(url + "/api/session", timeout=2)
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("no admin listener:\n" + daemon.log_text())
+
+
+def config_text(data, port, admin, peers, routes):
+    text = node_config(data, port, admin, peers=peers, routes=routes)
+    return text.replace(f"  port = {admin}\n}}", f"  port = {admin}\n{admin_listener_extra()}}}")
+
+
+class Node:
+    pass
+
+
+@pytest.fixture
+def node(tmp_path, start_daemon, fake_carrier):
+    """A node with a config peer (cfgpeer, +4930, pushing to a fake carrier) and its
+    config route; n.admin is an AdminClient logged in as the bootstrap admin."""
+    n = Node()
+    n.carrier = fake_carrier()
+    n.cfg = Peer("cfgpeer", owns=["+4930"], endpoints=[n.carrier.url])
+    n.port, n.admin_port = free_port(), free_port()
+    n.data = tmp_path / "data"
+    n.text = config_text(n.data, n.port, n.admin_port, [n.cfg], [CFG_ROUTE])
+    n.daemon = start_daemon(n.text, base_url=f"http://127.0.0.1:{n.port}")
+    n.conf = n.daemon.conf
+    n.url = f"http://127.0.0.1:{n.admin_port}"
+    wait_admin(n.url, n.daemon)
+    n.admin = AdminClient(n.url)
+    status, _, body = n.admin.login("admin", TEST_PASSWORD)
+    assert status == 200, body
+    return n
+
+
+def submit(n, token, mid, frm, to):
+    return n.daemon.call("POST", "/v1/messages", {"v": 1, "id": mid, "from": frm, "to": to,
+                                                  "text": "hi"}, token=token)
+
+
+def new_peer(n, name="newco", owns=("+8210",), **kw):
+    body = {"name": name, "kind": "carrier", "owns": list(owns), **kw}
+    return n.admin.post("/api/peers", body)
+
+
+# --------------------------------------------------------------- status
+
+def test_status_shape(node):
+    assert submit(node, node.cfg.token, "s-1", "+4930111", "+4930222")[0] == 202
+    node.carrier.wait_for(1)
+    deadline = time.time() + 10
+    while True:  # the delivery is final once its commit follows the carrier's answer
+        status, _, s = node.admin.get("/api/status")
+        assert status == 200, s
+        if s["counters"]["delivered"] == 1 or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert s["node"] == "test.interlink" and re.match(r"\d+\.\d+\.\d+", s["version"])
+    assert s["uptime_s"] >= 0 and re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", s["started"])
+    assert set(s["counters"]) == {"accepted", "duplicates", "delivered", "failed", "expired",
+                                  "retried"}
+    assert s["counters"]["accepted"] == 1 and s["counters"]["delivered"] == 1
+    assert set(s["rates"]) >= {"accepted_per_s", "delivered_per_s"}
+    assert s["rates"]["accepted_per_s"] > 0
+    assert set(s["store"]) == {"used", "map", "max", "full"} and s["store"]["full"] is False
+    assert 0 < s["store"]["used"] <= s["store"]["map"] <= s["store"]["max"]
+    [p] = s["peers"]
+    assert p["name"] == "cfgpeer" and p["kind"] == "carrier"
+    assert p["endpoints"] == [{"url": node.carrier.url, "state": "closed"}]
+    assert p["read_only"] is True and p["suspended"] is False and p["down"] is False
+    assert p["queued"] == 0 and p["delivering"] == 0 and p["oldest_age_s"] == 0
+
+
+def test_no_session_401(node):
+    status, _, body = AdminClient(node.url).get("/api/status")
+    assert status == 401, body
+
+
+# ---------------------------------------------------------------- peers
+
+def test_peer_add_token_shown_once_and_usable(node):
+    status, _, body = new_peer(node, endpoints=[node.carrier.url], outbound_token="out-secret",
+                               rate=50, max_queue=10)
+    assert status == 201, body
+    token = body["token"]
+    assert re.fullmatch(r"pt_[0-9a-f]{64}", token)
+    full = hashlib.sha256(token.encode()).hexdigest()
+    p = body["peer"]
+    assert p["name"] == "newco" and p["owns"] == ["+8210"] and p["rate"] == 50
+    assert p["burst"] == 100 and p["max_queue"] == 10 and p["read_only"] is False
+    assert p["token_sha256"] == full[:12] and p["outbound_token"] is True
+    # never again: not in the list nor the peer, and no secret or full hash anywhere
+    for path in ("/api/peers", "/api/peers/newco", "/api/status"):
+        status, _, got = node.admin.get(path)
+        assert status == 200, got
+        text = json.dumps(got)
+        assert token not in text and full not in text and "out-secret" not in text
+        assert '"token"' not in text
+    # the token works on the carrier API at once
+    status, _, r = submit(node, token, "m-1", "+821012345678", "+4930123456")
+    assert status == 202, r
+    node.carrier.wait_for(1)
+
+
+def test_peer_replace_and_rotate(node):
+    token = new_peer(node)[2]["token"]
+    status, _, body = node.admin.put("/api/peers/newco", {"kind": "carrier",
+                                                          "owns": ["+8210", "line.example"]})
+    assert status == 200 and "token" not in body, body
+    assert body["peer"]["owns"] == ["+8210", "line.example"]
+    assert submit(node, token, "r-1", "+821000000001", "+4930123")[0] == 202
+    status, _, body = node.admin.put("/api/peers/newco", {"owns": ["+8210"],
+                                                          "rotate_token": True})
+    assert status == 200, body
+    new = body["token"]
+    assert new != token
+    assert submit(node, token, "r-2", "+821000000001", "+4930123")[0] == 401
+    assert submit(node, new, "r-3", "+821000000001", "+4930123")[0] == 202
+    status, _, body = node.admin.put("/api/peers/newco", {"name": "other", "owns": ["+8210"]})
+    assert status == 400 and body["field"] == "name", body
+    assert node.admin.put("/api/peers/nobody", {"owns": ["+1"]})[0] == 404
+
+
+def test_peer_errors(node):
+    assert new_peer(node)[0] == 201
+    status, _, body = new_peer(node)
+    assert status == 409 and body["error"] == "exists", body
+    cases = [({"name": "a", "owns": ["+1"], "colour": "red", "size": 1}, "colour"),
+             ({"owns": ["+1"]}, "name"),
+             ({"name": "bad name", "owns": ["+1"]}, "name"),
+             ({"name": "a", "kind": "bank", "owns": ["+1"]}, "kind"),
+             ({"name": "a", "kind": "carrier"}, "owns"),
+             ({"name": "a", "owns": ["not a prefix!"]}, "owns"),
+             ({"name": "a", "owns": ["+1"], "endpoints": ["ftp://x"]}, "endpoints"),
+             ({"name": "a", "owns": ["+1"], "rate": 0}, "rate"),
+             ({"name": "a", "owns": ["+1"], "cert_sha256": "abc"}, "cert_sha256"),
+             ({"name": "a", "owns": ["+1"], "rotate_token": True}, "rotate_token")]
+    for body, field in cases:
+        status, _, r = node.admin.post("/api/peers", body)
+        assert status == 400 and r["error"] == "bad_field" and r["field"] == field, (body, r)
+    status, _, r = node.admin.post("/api/peers", {"name": "a", "x": 1, "y": 2})
+    assert "x" in r["reason"] and "y" in r["reason"], r
+    status, _, r = node.admin.post("/api/peers", b"{not json")
+    assert status == 400 and r["error"] == "bad_json", r
+    assert node.admin.get("/api/peers/nobody")[0] == 404
+    assert node.admin.delete("/api/peers/nobody")[0] == 404
+    # a relay needs no owns, and without endpoints it pulls
+    status, _, r = node.admin.post("/api/peers", {"name": "relay-b", "kind": "relay"})
+    assert status == 201 and r["peer"]["pull"] is True, r
+
+
+def test_peer_delete_and_in_use(node):
+    assert new_peer(node)[0] == 201
+    assert node.admin.post("/api/routes", {"prefix": "+8210", "peer": "newco"})[0] == 201
+    status, _, body = node.admin.delete("/api/peers/newco")
+    assert status == 409 and body["error"] == "in_use" and body["routes"] == ["p:+8210"], body
+    assert node.admin.delete("/api/routes/p:+8210")[0] == 204
+    assert node.admin.delete("/api/peers/newco")[0] == 204
+    assert node.admin.get("/api/peers/newco")[0] == 404
+
+
+def test_config_peer_read_only_but_suspendable(node):
+    status, _, body = node.admin.put("/api/peers/cfgpeer", {"owns": ["+4930"]})
+    assert status == 409 and body["error"] == "read_only", body
+    status, _, body = node.admin.delete("/api/peers/cfgpeer")
+    assert status == 409 and body["error"] in ("read_only", "in_use"), body
+    status, _, body = node.admin.post("/api/peers", {"name": "cfgpeer", "owns": ["+4930"]})
+    assert status == 409, body
+    status, _, body = node.admin.post("/api/peers/cfgpeer/suspend", {})
+    assert status == 200 and body["peer"]["suspended"] is True, body
+    assert node.admin.get("/api/peers/cfgpeer")[2]["suspended"] is True
+    assert submit(node, node.cfg.token, "x-1", "+4930111", "+4930222")[0] == 403
+    status, _, body = node.admin.post("/api/peers/cfgpeer/resume", {})
+    assert status == 200 and body["peer"]["suspended"] is False, body
+    assert node.admin.post("/api/peers/cfgpeer/explode", {})[0] == 404
+    assert node.admin.post("/api/peers/nobody/suspend", {})[0] == 404
+
+
+# --------------------------------------------------------------- routes
+
+def test_routes_crud(node):
+    status, _, routes = node.admin.get("/api/routes")
+    assert status == 200
+    assert routes == [{"key": "p:+4930", "match": "prefix", "value": "+4930",
+                       "peer": "cfgpeer", "read_only": True}]
+    assert new_peer(node)[0] == 201
+    status, _, r = node.admin.post("/api/routes", {"prefix": "+82 10", "peer": "newco"})
+    assert status == 201 and r["key"] == "p:+8210" and r["read_only"] is False, r
+    assert node.admin.post("/api/routes", {"prefix": "+8210", "peer": "newco"})[0] == 409
+    status, _, r = node.admin.post("/api/routes", {"domain": "Line.Example", "peer": "newco"})
+    assert status == 201 and r["key"] == "d:line.example", r
+    status, _, r = node.admin.post("/api/routes", {"default": True, "peer": "newco"})
+    assert status == 201 and r == {"key": "default", "match": "default", "value": None,
+                                   "peer": "newco", "read_only": False}, r
+    assert len(node.admin.get("/api/routes")[2]) == 4
+    for body, field in [({"prefix": "+1", "domain": "a.example", "peer": "newco"}, None),
+                        ({"peer": "newco"}, None),
+                        ({"prefix": "12x", "peer": "newco"}, "prefix"),
+                        ({"prefix": "+1", "peer": "nobody"}, "peer"),
+                        ({"prefix": "+1"}, "peer"),
+                        ({"prefix": "+1", "peer": "newco", "via": "x"}, "via")]:
+        status, _, r = node.admin.post("/api/routes", body)
+        assert status == 400, (body, r)
+        assert field is None or r["field"] == field, (body, r)
+    assert node.admin.delete("/api/routes/p:+8210")[0] == 204          # a raw '+'
+    assert node.admin.delete("/api/routes/p:%2B8210")[0] == 404
+    assert node.admin.delete("/api/routes/d:line.example")[0] == 204
+    assert node.admin.delete("/api/routes/default")[0] == 204
+    status, _, r = node.admin.delete("/api/routes/p:%2B4930")
+    assert status == 409 and r["error"] == "read_only", r
+    assert node.admin.delete("/api/routes/bogus")[0] == 400
+
+
+# ------------------------------------------------------------ directory
+
+def test_directory_crud(node):
+    addr = "/api/directory/%2B821012345678"
+    assert node.admin.get(addr)[0] == 404
+    assert new_peer(node)[0] == 201
+    status, _, e = node.admin.put(addr, {"peer": "newco", "priority": 2, "failover": True,
+                                         "failover_delay": 60})
+    assert status == 200, e
+    assert e == {"address": "+821012345678",
+                 "accounts": [{"peer": "newco", "account": "+821012345678", "priority": 2,
+                               "failover": True, "failover_delay": 60}]}
+    status, _, e = node.admin.put(addr, {"peer": "cfgpeer", "account": "+4930555"})
+    assert status == 200 and len(e["accounts"]) == 2, e
+    assert node.admin.get("/api/directory/0082-10-1234-5678")[0] == 200  # normalised
+    for body, field in [({"peer": "nobody"}, "peer"), ({}, "peer"),
+                        ({"peer": "newco", "priority": 300}, "priority"),
+                        ({"peer": "newco", "account": "x y"}, "account"),
+                        ({"peer": "newco", "colour": 1}, "colour")]:
+        status, _, r = node.admin.put(addr, body)
+        assert status == 400 and r["field"] == field, (body, r)
+    assert node.admin.put("/api/directory/not%20an%20address", {"peer": "newco"})[0] == 400
+    status, _, r = node.admin.delete(addr)
+    assert status == 400 and r["field"] == "peer", r
+    assert node.admin.delete(addr + "?peer=cfgpeer")[0] == 204
+    assert node.admin.delete(addr + "?peer=cfgpeer")[0] == 404
+    assert node.admin.delete(addr + "?peer=newco")[0] == 204
+    assert node.admin.get(addr)[0] == 404
+
+
+# --------------------------------------------------------- route tester
+
+def test_route_tester(node):
+    assert new_peer(node)[0] == 201
+    # prefix route
+    status, _, t = node.admin.get("/api/route-test?to=%2B49%2030%20123")
+    assert status == 200, t
+    assert t["to"] == "+4930123" and t["verdict"] == "deliver" and t["peer"] == "cfgpeer"
+    assert t["endpoint"] == node.carrier.url and t["pull"] is False and t["reject"] is None
+    assert t["directory"] is None
+    assert t["route"] == {"match": "prefix", "value": "+4930", "peer": "cfgpeer"}
+    assert "route +4930" in t["why"]
+    # a directory entry wins over the prefix
+    assert node.admin.put("/api/directory/%2B4930123", {"peer": "newco"})[0] == 200
+    status, _, t = node.admin.get("/api/route-test?to=%2B4930123&from=%2B821011112222")
+    assert status == 200, t
+    assert t["verdict"] == "deliver" and t["peer"] == "newco" and t["pull"] is True
+    assert t["endpoint"] is None and t["directory"]["accounts"][0]["peer"] == "newco"
+    assert t["why"].startswith("directory:")
+    # no route
+    status, _, t = node.admin.get("/api/route-test?to=%2B155512345")
+    assert status == 200 and t["verdict"] == "reject" and t["reject"] == "no route", t
+    assert t["peer"] is None and t["route"] is None
+    # a suspended destination
+    assert node.admin.post("/api/peers/cfgpeer/suspend", {})[0] == 200
+    t = node.admin.get("/api/route-test?to=%2B4930999")[2]
+    assert t["verdict"] == "reject" and t["reject"] == "suspended", t
+    # bad input
+    status, _, r = node.admin.get("/api/route-test?to=12ab")
+    assert status == 400 and r["field"] == "to" and r["reason"], r
+    assert node.admin.get("/api/route-test")[2]["field"] == "to"
+    assert node.admin.get("/api/route-test?to=%2B4930&from=x%20y")[2]["field"] == "from"
+
+
+# --------------------------------------------------------------- reload
+
+def test_reload(node):
+    status, _, r = node.admin.post("/api/reload")
+    assert status == 200 and r == {"reloaded": True}, r
+    lines = node.text.splitlines()
+    bad = "\n".join(lines) + "\nbogus-key = 1\n"
+    write_config(node.conf, bad)
+    status, _, r = node.admin.post("/api/reload")
+    assert status == 400 and r["error"] == "config", r
+    assert r["reason"].startswith(f"{node.conf}:{len(lines) + 1}:"), r
+    assert "bogus-key" in r["reason"]
+    assert node.daemon.get("/v1/health")[0] == 200
+    assert node.admin.get("/api/status")[0] == 200
+    assert node.daemon.proc.poll() is None
+    # a good file again, with one more route
+    write_config(node.conf, node.text + 'route { domain = "mail.example" peer = "cfgpeer" }\n')
+    assert node.admin.post("/api/reload")[0] == 200
+    keys = [r["key"] for r in node.admin.get("/api/routes")[2]]
+    assert "d:mail.example" in keys
+
+
+# ---------------------------------------------------------------- roles
+
+def test_viewer_may_only_look(node):
+    status, _, r = node.admin.post("/api/users", {"name": "vera", "password": "v" * 16,
+                                                  "role": "viewer"})
+    assert status == 201, r
+    assert new_peer(node)[0] == 201
+    viewer = AdminClient(node.url)
+    assert viewer.login("vera", "v" * 16)[0] == 200
+    for path in ("/api/status", "/api/peers", "/api/peers/newco", "/api/routes",
+                 "/api/route-test?to=%2B4930123"):
+        assert viewer.get(path)[0] == 200, path
+    writes = [("POST", "/api/peers", {"name": "v1", "owns": ["+1"]}),
+              ("PUT", "/api/peers/newco", {"owns": ["+8210"]}),
+              ("DELETE", "/api/peers/newco", None),
+              ("POST", "/api/peers/newco/suspend", {}),
+              ("POST", "/api/peers/newco/resume", {}),
+              ("POST", "/api/routes", {"prefix": "+8210", "peer": "newco"}),
+              ("DELETE", "/api/routes/p:+4930", None),
+              ("PUT", "/api/directory/%2B4930123", {"peer": "newco"}),
+              ("DELETE", "/api/directory/%2B4930123?peer=newco", None),
+              ("POST", "/api/reload", None)]
+    for method, path, body in writes:
+        status, _, r = viewer.request(method, path, body)
+        assert status == 403 and r["error"] == "forbidden", (method, path, r)
+    assert node.admin.get("/api/peers/newco")[2]["suspended"] is False
+    assert len(node.admin.get("/api/routes")[2]) == 1
+
+
+def test_csrf_needed_for_writes(node):
+    status, _, r = node.admin.request("POST", "/api/routes", {"prefix": "+1", "peer": "cfgpeer"},
+                                      headers={"X-CSRF-Token": "wrong"})
+    assert status == 403 and r["error"] == "csrf", r
+
+
+def test_api_tokens(node):
+    status, _, r = node.admin.post("/api/tokens", {"name": "ci", "role": "admin"})
+    assert status == 201 and r["token"], r
+    ci = AdminClient(node.url, token=r["token"])
+    assert ci.get("/api/peers")[0] == 200
+    status, _, r = ci.post("/api/routes", {"domain": "ci.example", "peer": "cfgpeer"})
+    assert status == 201, r  # no cookie, no CSRF header
+    assert ci.delete("/api/routes/d:ci.example")[0] == 204
+    status, _, r = node.admin.post("/api/tokens", {"name": "look", "role": "viewer"})
+    assert status == 201, r
+    look = AdminClient(node.url, token=r["token"])
+    assert look.get("/api/route-test?to=%2B4930123")[0] == 200
+    assert look.post("/api/routes", {"domain": "ci.example", "peer": "cfgpeer"})[0] == 403
