@@ -2,6 +2,7 @@
 # Flags come from pkg-config; objects go under $(B)/ with -MMD dependency files.
 
 CC      ?= cc
+HOSTCC  ?= cc
 B       ?= build
 SANITIZE ?=
 PKGS    := libmicrohttpd gnutls lmdb libconfuse jansson libcurl openssl
@@ -31,23 +32,30 @@ BENCHES := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/bench_
 CRASH   := $(patsubst tests/crash/%.c,$(B)/crash/%,$(wildcard tests/crash/*.c))
 FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all deps deps-build run test unit system browser crash asan tsan fuzz bench bench-relay clean help
+.PHONY: all deps deps-build run test unit system browser crash asan tsan fuzz bench bench-relay footprint clean help
+.PHONY: deps-package deb package-test
 all: $(B)/interlinkd $(B)/interlinkctl
 
 help:
 	@echo "make            build $(B)/interlinkd and $(B)/interlinkctl"
 	@echo "make run        install missing packages, build, run a local relay in the foreground"
+	@echo "make demo       build, then a relay and two demo carriers on loopback, step by step"
 	@echo "make test       install missing packages, build, run unit + system tests, then again under ASan/UBSan and TSan"
 	@echo "make browser    the web console in Debian's chromium (playwright-core), screenshots in $(B)/browser-screenshots"
 	@echo "make asan       unit + system tests built with -fsanitize=address,undefined"
 	@echo "make tsan       the routing unit tests (concurrent table swaps) with -fsanitize=thread"
 	@echo "make fuzz       libFuzzer targets with clang, $(FUZZ_SECONDS) s each"
 	@echo "make bench      benchmarks, printed beside their baselines"
+	@echo "make footprint  stripped binary sizes, interlinkd's RSS idle and under wrk load"
+	@echo "make deb        the Debian package, in build/deb/ (dpkg-buildpackage on a copy of the tree)"
+	@echo "make package-test  build the .deb, install, run and purge it (root; Debian 12)"
 
 deps:
 	@packaging/deps.sh test
 deps-build:
 	@packaging/deps.sh build
+deps-package:
+	@packaging/deps.sh package
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -56,7 +64,7 @@ $(B)/%.o: %.c
 # The web console's files, compiled in by a host tool (admin/tools/bin2c.c).
 $(B)/tools/bin2c: admin/tools/bin2c.c
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+	$(HOSTCC) -std=c11 -O2 $(WARN) -o $@ $<
 
 $(B)/admin_assets.c: $(B)/tools/bin2c $(CONSOLE)
 	$(B)/tools/bin2c $@ $(CONSOLE)
@@ -95,6 +103,14 @@ $(B)/crash/%: $(B)/tests/crash/%.o $(B)/libinterlink.a
 run: deps-build
 	@$(MAKE) --no-print-directory $(B)/interlinkd
 	@packaging/run-local.sh $(B)/interlinkd
+
+# A relay and two demo carriers on loopback, step by step (packaging/demo.py, under 60 s;
+# from a terminal it keeps running for the console until Ctrl-C).
+.PHONY: demo
+demo: deps-build
+	@$(MAKE) --no-print-directory $(B)/interlinkd $(B)/interlinkctl
+	@INTERLINKD=$(abspath $(B)/interlinkd) INTERLINKCTL=$(abspath $(B)/interlinkctl) \
+	  $(PY) packaging/demo.py $(DEMO_ARGS)
 
 test: deps
 	@$(MAKE) --no-print-directory unit system browser crash
@@ -145,7 +161,28 @@ bench: deps $(BENCHES)
 bench-relay: $(B)/interlinkd $(B)/bench/bare_mhd
 	$(PY) tests/bench/bench_relay.py --interlinkd $(B)/interlinkd --bare-mhd $(B)/bench/bare_mhd
 
+# ---- the Debian package (packaging/debian/), built from a copy of the tree under
+# build/deb/src so that dpkg-buildpackage writes nothing into the working tree.
+DEB_VERSION = $(shell dpkg-parsechangelog -l packaging/debian/changelog -S Version 2>/dev/null)
+DEB_ARCH    = $(shell dpkg --print-architecture 2>/dev/null)
+DEB         = build/deb/interlink_$(DEB_VERSION)_$(DEB_ARCH).deb
+deb: deps-package
+	rm -rf build/deb && mkdir -p build/deb/src
+	tar -c --exclude=./build --exclude=./var --exclude=./.git --exclude='*/node_modules' \
+	  --exclude='*/__pycache__' --exclude='*/.pytest_cache' . | tar -x -C build/deb/src
+	rm -rf build/deb/src/debian && cp -R packaging/debian build/deb/src/debian
+	cd build/deb/src && dpkg-buildpackage -us -uc -b
+	rm -rf build/deb/src
+	@ls -l build/deb/*.deb
+
+package-test: deb
+	packaging/test-package.sh $(DEB)
+
+# Figures for docs/operations.md (and small boxes): sizes, RSS idle and under load.
+footprint: $(B)/interlinkd $(B)/interlinkctl
+	@CC=$(CC) packaging/footprint.sh $(B)/interlinkd $(B)/interlinkctl
+
 clean:
 	rm -rf build var/run-local
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -path build/deb -prune -o -name '*.d' -print 2>/dev/null)

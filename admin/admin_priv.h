@@ -138,6 +138,9 @@ int admin_json_str(struct relay_req *req, struct json_t *root, const char *key, 
 		   const char **out);
 enum MHD_Result admin_reply_empty(struct relay_req *req, const char *set_cookie);
 
+/* Lower-case hex of n bytes into out (2n + 1 bytes). admin_session.c */
+void admin_hex(const unsigned char *b, size_t n, char *out);
+
 /* ====================================================== frame (admin_http.c) */
 
 /* The authenticate hook: cookie session (state-changing methods also need the

@@ -46,7 +46,7 @@ struct admin_sessions {
 
 /* ------------------------------------------------------------ helpers */
 
-static void hex(const unsigned char *b, size_t n, char *out)
+void admin_hex(const unsigned char *b, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
 
@@ -117,7 +117,7 @@ static void fill(const struct session *e, struct admin_principal *p)
 	memset(p, 0, sizeof(*p));
 	snprintf(p->user, sizeof(p->user), "%s", e->user);
 	p->role = e->role;
-	hex(e->id, sizeof(e->id), p->session);
+	admin_hex(e->id, sizeof(e->id), p->session);
 	snprintf(p->csrf, sizeof(p->csrf), "%s", e->csrf);
 }
 
@@ -144,7 +144,7 @@ int admin_sessions_open(struct admin_sessions *s, const char *user, enum admin_r
 		pthread_mutex_unlock(&s->lock);
 		return -1;
 	}
-	hex(csrf, sizeof(csrf), e->csrf);
+	admin_hex(csrf, sizeof(csrf), e->csrf);
 	snprintf(e->user, sizeof(e->user), "%s", user);
 	e->role = role;
 	e->seen_ms = now_ms;

@@ -32,16 +32,6 @@ struct user_rec {
 
 /* ------------------------------------------------------------ helpers */
 
-static void hex(const unsigned char *b, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static bool valid_name(const char *s)
 {
@@ -632,7 +622,7 @@ static int token_create(struct admin *a, struct token_rec *t, char tok[4 + HEX_I
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return -QUEUE_ENOMEM;
 	memcpy(tok, TOKEN_PREFIX, 3);
-	hex(raw, sizeof(raw), tok + 3);
+	admin_hex(raw, sizeof(raw), tok + 3);
 	SHA256((const unsigned char *)tok, strlen(tok), key);
 	pthread_mutex_lock(admin_sessions_write_lock(a->sessions));
 	rc = token_find(a, &f);

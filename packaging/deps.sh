@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages interlink needs to build and test, when missing.
 # As root it runs apt-get non-interactively; otherwise it prints the command and fails.
-# Usage: packaging/deps.sh [build|test]   (test includes build)
+# Usage: packaging/deps.sh [build|test|package]   (test and package include build)
 set -eu
 
 build="gcc make pkg-config libmicrohttpd-dev libgnutls28-dev liblmdb-dev libssl-dev
@@ -10,11 +10,14 @@ libconfuse-dev libcurl4-openssl-dev libjansson-dev"
 test="libcmocka-dev python3 python3-pytest curl openssl clang libclang-rt-14-dev lmdb-utils wrk
 prometheus
 chromium nodejs"
+# make deb / make package-test: build the .deb, check it with lintian and man, test it installed
+package="dpkg-dev debhelper fakeroot lintian man-db curl openssl python3"
 
 case "${1:-test}" in
 build) want="$build" ;;
 test) want="$build $test" ;;
-*) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+package) want="$build $package" ;;
+*) echo "usage: $0 [build|test|package]" >&2; exit 2 ;;
 esac
 
 missing=""

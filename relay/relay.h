@@ -62,6 +62,17 @@ void relay_log(enum relay_log_level level, const char *msg, const char *kv, ...)
  */
 const char *relay_log_quote(const char *s, char *buf, size_t size);
 
+/*
+ * Tells the service manager about the daemon's state (sd_notify(3)'s protocol,
+ * no libsystemd): sends `state`, newline-separated "KEY=value" lines such as
+ * "READY=1\nSTATUS=serving", as one datagram to $NOTIFY_SOCKET (a path, or an
+ * abstract socket when it starts with '@'). Returns 0 (also when
+ * NOTIFY_SOCKET is unset or empty: nobody listens), or -errno: -EINVAL (state
+ * NULL), -EAFNOSUPPORT (another address kind), -ENAMETOOLONG, or what socket(2)
+ * and sendto(2) returned. Thread-safe; it blocks at most for one sendto(2).
+ */
+int relay_notify(const char *state);
+
 /* ---------------------------------------------------------- configuration */
 
 enum relay_sync { RELAY_SYNC_FULL, RELAY_SYNC_NONE };

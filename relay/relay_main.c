@@ -1,6 +1,7 @@
 /*
  * interlinkd: reads the config, prepares the data directory, starts the
  * listeners, then waits for signals (SIGHUP reloads, SIGTERM/SIGINT stop).
+ * Under systemd (Type=notify) it reports READY, RELOADING and STOPPING.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin/admin.h"
 #include "relay/relay.h"
@@ -62,20 +64,53 @@ static int hash_password(void)
 	return 0;
 }
 
-/* SIGHUP: a new config is built and validated; on success the node takes it,
- * else the running one stays. */
-static void reload(struct relay_node *node)
+/* Tells the service manager (when there is one) the state; a failure is worth a warning,
+ * never a stop: the relay works without it. */
+static void notify(const char *state)
 {
-	char err[ERR_MAX], q[ERR_MAX + 16];
+	char qs[96], qr[96];
+	int rc = relay_notify(state);
 
+	if (rc != 0)
+		relay_log(RELAY_LOG_WARN, "notify_failed", "state=%s reason=%s",
+			  relay_log_quote(state, qs, sizeof(qs)),
+			  relay_log_quote(strerror(-rc), qr, sizeof(qr)));
+}
+
+/* READY=1 with a STATUS= line for `systemctl status`. */
+static void notify_ready(struct relay_node *node, struct admin *admin, const char *note)
+{
+	char state[640];
+
+	snprintf(state, sizeof(state), "READY=1\nSTATUS=%scarrier API %s, admin %s", note,
+		 relay_node_url(node), admin_url(admin));
+	notify(state);
+}
+
+/* SIGHUP: a new config is built and validated; on success the node takes it,
+ * else the running one stays. The service manager sees RELOADING=1 with the
+ * monotonic time (systemd >= 253 wants it), then READY=1 either way: the relay
+ * runs on, with the new configuration or the old one. */
+static void reload(struct relay_node *node, struct admin *admin)
+{
+	char err[ERR_MAX], q[ERR_MAX + 16], state[64];
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)now.tv_sec * 1000000ULL +
+			 (unsigned long long)now.tv_nsec / 1000ULL);
+	notify(state);
 	if (relay_node_reload_file(node, err, sizeof(err)) != 0) {
 		relay_log(RELAY_LOG_ERROR, "config_reload_failed", "reason=%s kept=old",
 			  relay_log_quote(err, q, sizeof(q)));
+		notify_ready(node, admin, "reload failed, old configuration kept; ");
 		return;
 	}
 	const struct relay_config *cfg = relay_node_config(node);
 	relay_log(RELAY_LOG_INFO, "config_reloaded", "file=%s peers=%zu routes=%zu",
 		  relay_log_quote(cfg->path, q, sizeof(q)), cfg->n_peers, cfg->n_routes);
+	notify_ready(node, admin, "");
 }
 
 static int serve(struct relay_config *cfg)
@@ -102,6 +137,7 @@ static int serve(struct relay_config *cfg)
 		  "version=%s node=%s carrier_api=%s admin=%s data_dir=%s peers=%zu",
 		  INTERLINK_VERSION, c->node_id, relay_node_url(node), admin_url(admin),
 		  relay_log_quote(c->data_dir, q, sizeof(q)), c->n_peers);
+	notify_ready(node, admin, ""); /* both listeners take connections now */
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGINT);
@@ -111,8 +147,9 @@ static int serve(struct relay_config *cfg)
 			continue;
 		if (sig != SIGHUP)
 			break;
-		reload(node);
+		reload(node, admin);
 	}
+	notify("STOPPING=1");
 	relay_log(RELAY_LOG_INFO, "stopping", "signal=%s", sig == SIGINT ? "INT" : "TERM");
 	admin_stop(admin);
 	relay_node_stop(node);

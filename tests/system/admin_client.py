@@ -14,6 +14,7 @@ import http.cookiejar
 import json
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -102,3 +103,18 @@ class AdminClient:
 
     def delete(self, path, headers=None):
         return self.request("DELETE", path, headers=headers)
+
+
+def wait_admin(url, daemon, timeout=10):
+    """Waits for the admin listener (it starts just after the carrier API)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if daemon.proc.poll() is not None:
+            raise AssertionError("interlinkd exited:\n" + daemon.log_text())
+        try:
+            urllib.request.urlopen(url + "/api/session", timeout=2)
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("no admin listener:\n" + daemon.log_text())

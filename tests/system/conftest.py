@@ -54,7 +54,7 @@ store {{
 class Daemon:
     """One running interlinkd; stderr (its log) is collected in a file."""
 
-    def __init__(self, conf, log_path, base_url, ssl_context=None):
+    def __init__(self, conf, log_path, base_url, ssl_context=None, env=None):
         self.conf = conf
         self.log_path = log_path
         self.base_url = base_url
@@ -63,7 +63,7 @@ class Daemon:
         self.out_path = log_path + ".stdout"    # stdout: e.g. the first-start admin password
         self.out = open(self.out_path, "wb")
         self.proc = subprocess.Popen([BINARY, "-c", conf], stdout=self.out,
-                                     stderr=self.log)
+                                     stderr=self.log, env=env)
 
     def stdout_text(self):
         with open(self.out_path, "rb") as f:
@@ -149,9 +149,10 @@ def start_daemon(tmp_path):
     """Starts interlinkd on a config text; stops every daemon it started at the end."""
     started = []
 
-    def start(conf_text, name="interlink.conf", base_url=None, ssl_context=None, ready=True):
+    def start(conf_text, name="interlink.conf", base_url=None, ssl_context=None, ready=True,
+              env=None):
         conf = write_config(tmp_path / name, conf_text)
-        d = Daemon(str(conf), str(tmp_path / (name + ".log")), base_url, ssl_context)
+        d = Daemon(str(conf), str(tmp_path / (name + ".log")), base_url, ssl_context, env)
         started.append(d)
         if ready:
             d.wait_ready()

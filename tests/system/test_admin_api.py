@@ -5,30 +5,15 @@ import hashlib
 import json
 import re
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-from admin_client import AdminClient, TEST_PASSWORD, admin_listener_extra
+from admin_client import AdminClient, TEST_PASSWORD, admin_listener_extra, wait_admin
 from conftest import Peer, free_port, node_config, write_config
 
 CFG_ROUTE = 'route { prefix = "+4930" peer = "cfgpeer" }'
 
 
-def wait_admin(url, daemon, timeout=10):
-    """The admin listener starts just after the carrier API."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if daemon.proc.poll() is not None:
-            raise AssertionError("interlinkd exited:\n" + daemon.log_text())
-        try:
-            urllib.request.urlopen(url + "/api/session", timeout=2)
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("no admin listener:\n" + daemon.log_text())
 
 
 def config_text(data, port, admin, peers, routes):

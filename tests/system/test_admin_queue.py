@@ -4,12 +4,10 @@ pagination), shown (the body only with admin-can-read-bodies = true), held (not
 pulled), released (pulled), retried and purged (with confirmation; state failed);
 a viewer may look but not act."""
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-from admin_client import AdminClient, TEST_PASSWORD, admin_listener_extra
+from admin_client import AdminClient, TEST_PASSWORD, admin_listener_extra, wait_admin
 from conftest import Peer, free_port, node_config
 
 FIELDS = {"rid", "state", "peer", "src", "id", "created", "updated", "due", "expires",
@@ -17,18 +15,6 @@ FIELDS = {"rid", "state", "peer", "src", "id", "created", "updated", "due", "exp
 ENVELOPE = {"from", "to", "type", "size", "dlr", "prio", "hops"}
 
 
-def wait_admin(url, daemon, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if daemon.proc.poll() is not None:
-            raise AssertionError("interlinkd exited:\n" + daemon.log_text())
-        try:
-            urllib.request.urlopen(url + "/api/session", timeout=2)
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("no admin listener:\n" + daemon.log_text())
 
 
 class Node:

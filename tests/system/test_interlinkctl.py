@@ -5,13 +5,10 @@ import json
 import os
 import re
 import subprocess
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-from admin_client import AdminClient, TEST_PASSWORD, admin_listener_extra
+from admin_client import AdminClient, TEST_PASSWORD, admin_listener_extra, wait_admin
 from conftest import ROOT, Peer, free_port, node_config
 
 CTL = os.environ.get("INTERLINKCTL", os.path.join(ROOT, "build", "interlinkctl"))
@@ -23,18 +20,6 @@ class Node:
     pass
 
 
-def wait_admin(url, daemon, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if daemon.proc.poll() is not None:
-            raise AssertionError("interlinkd exited:\n" + daemon.log_text())
-        try:
-            urllib.request.urlopen(url + "/api/session", timeout=2)
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("no admin listener:\n" + daemon.log_text())
 
 
 @pytest.fixture
