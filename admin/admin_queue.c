@@ -261,9 +261,10 @@ enum { ENV_GONE = 1, ENV_CORRUPT = 2 };
 
 /* The stored envelope of a live message: 0 and *env (the caller clears it), ENV_GONE when
  * its payload is gone (final), ENV_CORRUPT, or a -QUEUE_E* code. */
-static int load_envelope(struct queue *q, const struct queue_rid *rid,
+static int load_envelope(struct relay_node *node, const struct queue_rid *rid,
 			 struct relay_envelope *env)
 {
+	struct queue *q = relay_node_queue(node);
 	unsigned char *payload;
 	size_t len;
 	int rc = queue_payload_get(q, rid, &payload, &len);
@@ -272,7 +273,7 @@ static int load_envelope(struct queue *q, const struct queue_rid *rid,
 		return ENV_GONE;
 	if (rc != 0)
 		return rc;
-	rc = relay_envelope_decode(payload, len, env);
+	rc = relay_record_decode(relay_node_config(node)->store.keys, payload, len, env);
 	free(payload);
 	return rc == 0 ? 0 : rc == -RELAY_ENOMEM ? -QUEUE_ENOMEM : ENV_CORRUPT;
 }
@@ -289,7 +290,7 @@ static enum MHD_Result show(struct relay_req *req, const struct queue_rid *rid)
 
 	if (rc != 0)
 		return reply_queue_error(req, rc);
-	if ((rc = load_envelope(q, rid, &env)) < 0)
+	if ((rc = load_envelope(req->node, rid, &env)) < 0)
 		return reply_queue_error(req, rc);
 	if (!(o = status_json(&st)) || add_envelope(o, rc == 0 ? &env : NULL, bodies) != 0) {
 		json_decref(o);
@@ -353,7 +354,7 @@ static bool purge_prepare(struct relay_req *req, struct act *a, enum MHD_Result 
 					 "a purge needs {\"confirm\":true}");
 		return false;
 	}
-	rc = load_envelope(relay_node_queue(req->node), &a->st.rid, &a->env);
+	rc = load_envelope(req->node, &a->st.rid, &a->env);
 	a->have_env = rc == 0;
 	if (a->have_env) { /* the report needs no body */
 		free(a->env.body);

@@ -25,6 +25,7 @@ enum relay_error {
 	RELAY_ETOOBIG,     /* the body is larger than the allowed size */
 	RELAY_ERECORD,     /* a stored binary record is corrupt or of another version */
 	RELAY_ELISTEN,     /* a listener could not be started */
+	RELAY_EKEY,        /* a sealed record's key is missing or does not open it */
 	RELAY_EMAX_
 };
 
@@ -121,6 +122,8 @@ struct relay_listener_conf {
 	uint64_t session_idle_ms;      /* idle expiry of a console session */
 };
 
+struct relay_keyring; /* encryption at rest: the store's keys (relay_seal.c); opaque */
+
 /* The whole configuration: immutable once loaded; reload builds a new one. */
 struct relay_config {
 	char *path; /* the file it was read from */
@@ -136,6 +139,9 @@ struct relay_config {
 		uint64_t map_size, max_map_size; /* bytes */
 		enum relay_sync sync;
 		uint64_t status_retention_ms;
+		bool encrypt;           /* seal message bodies (needs key_file) */
+		char *key_file;         /* the key file's path, or NULL */
+		struct relay_keyring *keys; /* loaded by the node from key_file, or NULL */
 	} store;
 	struct {
 		uint64_t retry_initial_ms, retry_max_ms;
@@ -288,6 +294,36 @@ char *relay_env_error_json(const struct relay_env_error *err);
  */
 int relay_envelope_encode(const struct relay_envelope *env, unsigned char **out, size_t *len);
 int relay_envelope_decode(const void *buf, size_t len, struct relay_envelope *out);
+
+/*
+ * The same with encryption at rest (relay_seal.c's key ring; NULL: none). encode seals a
+ * message's body under the newest key (record version 2, see relay_record.c), or writes
+ * version 1 when keys is NULL or for a report. decode reads both versions; a sealed record
+ * whose key keys lacks, or that fails authentication, gives -RELAY_EKEY.
+ */
+#define RELAY_SEAL_KEY_LEN   32
+#define RELAY_SEAL_NONCE_LEN 12
+#define RELAY_SEAL_TAG_LEN   16
+#define RELAY_SEAL_ID_MAX    32
+int relay_record_encode(const struct relay_keyring *keys, const struct relay_envelope *env,
+			unsigned char **out, size_t *len);
+int relay_record_decode(const struct relay_keyring *keys, const void *buf, size_t len,
+			struct relay_envelope *out);
+
+/*
+ * Reads a key file: "ID:BASE64" lines (32-byte keys; blank and '#' lines skipped), the last
+ * the newest. Refuses a file that is not regular, is group-writable or other-readable
+ * (mode wider than 0640), holds no key, a bad line or a repeated id. Returns 0 and *out
+ * (the caller frees it), or -RELAY_ECONFIG / -RELAY_ENOMEM with "FILE[:LINE]: reason".
+ */
+int relay_keyring_load(const char *path, struct relay_keyring **out, char *err, size_t errlen);
+/* Adds old's keys whose ids k lacks, as older than k's (reload keeps retired keys). */
+void relay_keyring_keep(struct relay_keyring *k, const struct relay_keyring *old);
+/* Wipes and frees k; NULL is a no-op. */
+void relay_keyring_free(struct relay_keyring *k);
+/* The newest key's id (borrowed), or NULL for NULL. */
+const char *relay_keyring_newest(const struct relay_keyring *k);
+
 
 /* Frees what an envelope owns and zeroes it; NULL is a no-op. */
 void relay_envelope_clear(struct relay_envelope *env);

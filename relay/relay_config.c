@@ -314,7 +314,8 @@ static cfg_t *new_cfg(void)
 	                     O_STR("bootstrap-user", "admin"),     O_STR("session-idle", "30m"),
 	                     O_STR("bootstrap-password-hash", NULL), CFG_END()};
 	cfg_opt_t store[] = {O_STR("map-size", "1G"), O_STR("max-map-size", "16G"),
-	                     O_STR("sync", "full"), O_STR("status-retention", "7d"), CFG_END()};
+	                     O_STR("sync", "full"), O_STR("status-retention", "7d"),
+	                     O_BOOL("encrypt", cfg_false), O_STR("key-file", NULL), CFG_END()};
 	cfg_opt_t delivery[] = {
 	    O_STR("retry-initial", "1s"), O_STR("retry-max", "10m"),   O_FLOAT("retry-factor", 2.0),
 	    O_STR("default-ttl", "3d"),   O_STR("max-ttl", "7d"),      O_STR("timeout", "10s"),
@@ -582,6 +583,11 @@ static int conv_sections(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 	                "full or none", &sync))
 		return c->e.rc;
 	cfg->store.sync = sync == 0 ? RELAY_SYNC_FULL : RELAY_SYNC_NONE;
+	cfg->store.encrypt = cfg_getbool(store, "encrypt");
+	if (want_file(c, store, "key-file", &cfg->store.key_file))
+		return c->e.rc;
+	if (cfg->store.encrypt && !cfg->store.key_file)
+		return kfail(c, store, "encrypt", 0, "needs key-file");
 	if (cfg->store.max_map_size < cfg->store.map_size)
 		return kfail(c, store, "max-map-size",
 		             either_line(c, store, "max-map-size", "map-size"),

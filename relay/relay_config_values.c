@@ -321,6 +321,8 @@ void relay_config_free(struct relay_config *cfg)
 	}
 	listener_free(&cfg->carrier);
 	listener_free(&cfg->admin);
+	free(cfg->store.key_file);
+	relay_keyring_free(cfg->store.keys);
 	free(cfg->peers);
 	free(cfg->routes);
 	free(cfg->path);

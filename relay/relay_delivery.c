@@ -5,6 +5,7 @@
  * expired or failed — with a delivery report when the sender asked for one.
  */
 #include <curl/curl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #define CAP_MIN         64
 #define CAP_MAX         4096
 #define TEXT_MAX        (QUEUE_TEXT_MAX + 1)
+#define ANSWER_KEEP     512  /* bytes of a relay peer's answer kept, for its rid */
 
 /* What the engine knows of a destination peer: its transfers and those waiting for room. */
 struct dpeer {
@@ -47,6 +49,8 @@ struct xfer {
 	char *json;
 	char rid[QUEUE_RID_TEXT + 1];
 	char errbuf[CURL_ERROR_SIZE];
+	char answer[ANSWER_KEEP + 1]; /* the start of a relay peer's answer */
+	size_t answer_len;
 };
 
 struct relay_delivery {
@@ -65,6 +69,7 @@ struct relay_delivery {
 	int64_t next_lease_ms;
 	int64_t busy_until_ms;    /* no lease before then: a peer had no room */
 	uint64_t rng;
+	struct relay_trace_sweep sweep; /* the trace of purged messages */
 };
 
 /* A change on its way to the writer: freed by its done(), on the writer thread. */
@@ -103,12 +108,35 @@ static size_t capacity(const struct relay_config *cfg)
 
 /* ------------------------------------------------------------ queue changes */
 
+/* Writer thread: a committed change in the message's trace (final, or a failed attempt's
+ * reschedule; a put back without an error is no event). */
+static void trace_change(const struct queue_op *op, const struct change_op *c)
+{
+	const struct queue_op_change *ch = &op->u.change;
+	struct relay_trace_event ev = {.at_ms = ch->now_ms, .error = ch->error};
+
+	if (op->type == QUEUE_OP_FINALISE) {
+		ev.kind = ch->state == QUEUE_DELIVERED ? RELAY_TRACE_DELIVERED
+			  : ch->state == QUEUE_EXPIRED ? RELAY_TRACE_EXPIRED
+						       : RELAY_TRACE_FAILED;
+		ev.peer = c->peer;
+	} else if (ch->error) {
+		ev.kind = RELAY_TRACE_RESCHEDULED;
+		ev.due_ms = ch->due_ms;
+	} else {
+		return;
+	}
+	relay_trace_add(c->node, &ch->rid, &ev);
+}
+
 static void change_done(struct queue_op *op)
 {
 	struct change_op *c = op->arg;
 	struct queue_op_change *ch = &op->u.change;
 	struct relay_node *n = c->node;
 
+	if (op->rc == 0)
+		trace_change(op, c);
 	if (op->rc == 0 && op->type == QUEUE_OP_FINALISE) {
 		atomic_fetch_add(ch->state == QUEUE_DELIVERED ? &n->delivered
 				 : ch->state == QUEUE_EXPIRED ? &n->expired
@@ -291,11 +319,17 @@ static void route_text(const struct xfer *x, char *buf, size_t size)
 
 /* ----------------------------------------------------------------- transfers */
 
-static size_t discard(char *ptr, size_t size, size_t n, void *arg)
+/* Keeps the start of a relay peer's answer (its rid, for the trace); drops the rest. */
+static size_t keep_answer(char *ptr, size_t size, size_t n, void *arg)
 {
-	(void)ptr;
-	(void)arg;
-	return size * n;
+	struct xfer *x = arg;
+	size_t len = size * n, room = ANSWER_KEEP - x->answer_len;
+
+	if (x->to_relay && room) {
+		memcpy(x->answer + x->answer_len, ptr, len < room ? len : room);
+		x->answer_len += len < room ? len : room;
+	}
+	return len;
 }
 
 /* The envelope as this push sends it: our rid, this node in hops, the decided address. */
@@ -354,7 +388,8 @@ static int make_easy(struct relay_delivery *d, struct xfer *x)
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "interlinkd/" INTERLINK_VERSION);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->delivery.timeout_ms);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_answer);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)x);
 	rc = 0;
@@ -464,6 +499,34 @@ static void log_attempt(const struct xfer *x, CURLcode res, long status, const c
 		  error ? relay_log_quote(error, q, sizeof(q)) : "");
 }
 
+/* The attempt in the trace, and for a push to a relay that took it, whom it went to and the
+ * rid the next node gave it (else the one we sent, its idempotency key there). */
+static void trace_attempt(struct relay_delivery *d, struct xfer *x, long status,
+			  const char *error, int64_t now)
+{
+	struct relay_trace_event ev = {.kind = RELAY_TRACE_ATTEMPT, .at_ms = now,
+				       .peer = x->dec.peer, .has_endpoint = true,
+				       .endpoint = x->dec.endpoint, .status = (int)status,
+				       .error = error, .has_latency = true,
+				       .latency_ms = now - x->started_ms};
+	const char *rid = x->rid;
+	json_t *root = NULL;
+
+	relay_trace_add(d->node, &x->st.rid, &ev);
+	if (!x->to_relay || error || status < 200 || status >= 300)
+		return;
+	x->answer[x->answer_len] = '\0';
+	if ((root = json_loads(x->answer, 0, NULL))) {
+		const char *r = json_string_value(json_object_get(root, "rid"));
+		if (r && rr_rid_ok(r, strlen(r)))
+			rid = r;
+	}
+	relay_trace_add(d->node, &x->st.rid,
+			&(struct relay_trace_event){.kind = RELAY_TRACE_FORWARDED, .at_ms = now,
+						    .peer = x->dec.peer, .downstream_rid = rid});
+	json_decref(root);
+}
+
 /* What the answer (or its absence) means: delivered, failed for good, or try again later. */
 static void outcome(struct relay_delivery *d, struct xfer *x, CURLcode res, long status,
 		    int64_t retry_after_ms, int64_t now)
@@ -474,6 +537,7 @@ static void outcome(struct relay_delivery *d, struct xfer *x, CURLcode res, long
 	route_text(x, route, sizeof(route));
 	if (res == CURLE_OK && status >= 200 && status < 300) {
 		log_attempt(x, res, status, NULL, "delivered", now);
+		trace_attempt(d, x, status, NULL, now);
 		route_health_report(r, x->dec.peer, x->dec.endpoint, true, now);
 		if (linked(x))
 			snprintf(reason, sizeof(reason), "via %s", x->dec.peer);
@@ -484,6 +548,7 @@ static void outcome(struct relay_delivery *d, struct xfer *x, CURLcode res, long
 		snprintf(err, sizeof(err), "HTTP %ld", status);
 	else
 		copy_text(err, sizeof(err), x->errbuf[0] ? x->errbuf : curl_easy_strerror(res));
+	trace_attempt(d, x, res == CURLE_OK ? status : 0, res == CURLE_OK ? NULL : err, now);
 	if (res == CURLE_OK && status >= 400 && status < 500 && status != 408 && status != 429) {
 		log_attempt(x, res, status, err, "failed", now);
 		route_health_report(r, x->dec.peer, x->dec.endpoint, true, now); /* it answered */
@@ -532,6 +597,17 @@ static void reap(struct relay_delivery *d)
 
 /* ------------------------------------------------------------------- leases */
 
+/* A delivery about to go somewhere other than the first choice: where, and why. */
+static void trace_failover(struct relay_delivery *d, const struct xfer *x, int64_t now)
+{
+	relay_trace_add(d->node, &x->st.rid,
+			&(struct relay_trace_event){.kind = RELAY_TRACE_FAILOVER, .at_ms = now,
+						    .peer = x->dec.peer,
+						    .has_endpoint = !x->dec.pull,
+						    .endpoint = x->dec.endpoint,
+						    .why = x->dec.why});
+}
+
 /* Where a leased message goes now, and the first step of getting it there. */
 static void decide(struct relay_delivery *d, struct xfer *x, int64_t now)
 {
@@ -562,11 +638,15 @@ static void decide(struct relay_delivery *d, struct xfer *x, int64_t now)
 			  (long long)(due - now), x->dec.why);
 		put_back(d, x, due);
 	} else if (x->dec.pull) {
+		if (x->dec.failover)
+			trace_failover(d, x, now);
 		route_text(x, route, sizeof(route));
 		relay_log(RELAY_LOG_INFO, "delivery_to_inbox", "rid=%s peer=%s route=\"%s\"",
 			  x->rid, x->dec.peer, route);
 		submit_change(d, &x->st, QUEUE_OP_RESCHEDULE, 0, 0, NULL, route, x->dec.peer);
 	} else {
+		if (x->dec.failover)
+			trace_failover(d, x, now);
 		admit(d, x, now);
 		return;
 	}
@@ -578,6 +658,7 @@ static void take(struct relay_delivery *d, const struct queue_msg *m, int64_t no
 		 int64_t lease_end)
 {
 	struct xfer *x = calloc(1, sizeof(*x));
+	int rc;
 
 	if (!x) /* its lease runs out and it is offered again */
 		return;
@@ -588,8 +669,10 @@ static void take(struct relay_delivery *d, const struct queue_msg *m, int64_t no
 	x->st = m->st;
 	x->lease_end_ms = lease_end;
 	queue_rid_format(&x->st.rid, x->rid);
-	if (relay_envelope_decode(m->payload, m->len, &x->env) != 0) {
-		relay_log(RELAY_LOG_ERROR, "delivery_corrupt_record", "rid=%s", x->rid);
+	if ((rc = relay_record_decode(relay_cfg(d->node)->store.keys, m->payload, m->len,
+				      &x->env)) != 0) {
+		relay_log(RELAY_LOG_ERROR, "delivery_corrupt_record", "rid=%s err=%s", x->rid,
+			  rc == -RELAY_EKEY ? "key" : "record");
 		finish(d, x, QUEUE_FAILED, "corrupt record", NULL, NULL, false);
 	} else if (x->st.mode == QUEUE_PULL || x->st.state == QUEUE_HELD ||
 		   now >= x->st.expires_ms) {
@@ -675,6 +758,7 @@ static void *engine_main(void *arg)
 		curl_multi_perform(d->multi, &running);
 		reap(d);
 		now = relay_now_ms();
+		relay_trace_sweep(d->node, &d->sweep, now);
 		if (d->leasing) {
 			wait = atomic_load(&d->lease_back) ? 0 : wait;
 		} else if (d->held + cap / 4 <= cap) {

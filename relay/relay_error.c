@@ -9,6 +9,7 @@ static const char *const texts[RELAY_EMAX_] = {
 	[RELAY_ETOOBIG] = "message too large",
 	[RELAY_ERECORD] = "corrupt stored record",
 	[RELAY_ELISTEN] = "cannot start listener",
+	[RELAY_EKEY] = "sealed record: its key is missing or does not open it",
 };
 
 const char *relay_strerror(int code)

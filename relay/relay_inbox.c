@@ -147,6 +147,11 @@ static void poll_done(struct queue_op *op)
 	struct relay_req *req = op->arg;
 	struct ib_poll *p = req->state;
 
+	for (size_t i = 0; op->rc == 0 && i < op->u.lease.n; i++)
+		relay_trace_add(req->node, &op->u.lease.msgs[i].st.rid,
+				&(struct relay_trace_event){.kind = RELAY_TRACE_PULLED,
+							    .at_ms = op->u.lease.now_ms,
+							    .peer = p->name});
 	atomic_store(&p->op_done, true);
 	relay_req_resume(req);
 	relay_req_release(req);
@@ -225,7 +230,7 @@ static char *msg_json(const struct relay_config *cfg, const struct queue_msg *m,
 	struct relay_envelope env;
 	char *json;
 
-	if (relay_envelope_decode(m->payload, m->len, &env) != 0) {
+	if (relay_record_decode(cfg->store.keys, m->payload, m->len, &env) != 0) {
 		char rid[QUEUE_RID_TEXT + 1];
 		queue_rid_format(&m->st.rid, rid);
 		relay_log(RELAY_LOG_ERROR, "inbox_bad_record", "rid=%s peer=%s", rid,
@@ -389,6 +394,14 @@ static void ack_done(struct queue_op *op)
 	struct relay_req *req = op->arg;
 	struct ack *a = req->state;
 
+	if (op->rc == 0) {
+		struct relay_trace_event ev = {.kind = RELAY_TRACE_ACKED,
+					       .at_ms = op->u.change.now_ms,
+					       .peer = req->peer->name};
+		relay_trace_add(req->node, &op->u.change.rid, &ev);
+		ev.kind = RELAY_TRACE_DELIVERED;
+		relay_trace_add(req->node, &op->u.change.rid, &ev);
+	}
 	if (atomic_fetch_sub(&a->pending, 1) == 1)
 		relay_req_resume(req);
 	relay_req_release(req);
@@ -489,7 +502,7 @@ static struct ack *ack_parse(struct relay_req *req, enum MHD_Result *ret)
 
 /* Keeps the envelope of a leased message when it asked for a report (its body dropped: the
  * report needs none). Returns 0 or the queue's error (-QUEUE_ENOTFOUND: finalised meanwhile). */
-static int ack_load(struct queue *q, struct ack_item *it)
+static int ack_load(struct queue *q, const struct relay_keyring *keys, struct ack_item *it)
 {
 	struct relay_envelope env;
 	unsigned char *payload;
@@ -498,7 +511,7 @@ static int ack_load(struct queue *q, struct ack_item *it)
 
 	if (rc != 0)
 		return rc;
-	rc = relay_envelope_decode(payload, len, &env);
+	rc = relay_record_decode(keys, payload, len, &env);
 	free(payload);
 	if (rc != 0) { /* acknowledged all the same; only its report is lost */
 		char rid[QUEUE_RID_TEXT + 1];
@@ -605,7 +618,7 @@ static enum MHD_Result ack_begin(struct relay_req *req)
 		it->result = ack_check(req->node->q, it, peer);
 		if (it->result)
 			continue;
-		int rc = ack_load(req->node->q, it);
+		int rc = ack_load(req->node->q, relay_cfg(req->node)->store.keys, it);
 		if (rc != 0) {
 			it->result = rc == -QUEUE_ENOTFOUND ? "not_leased" : NULL;
 			if (!it->result)

@@ -131,12 +131,14 @@ static int open_store(struct relay_node *n, const struct relay_config *cfg,
 	const char *tables[QUEUE_TABLES_MAX];
 	size_t nt = 0;
 
-	if (ROUTE_QUEUE_TABLES + n_extra > QUEUE_TABLES_MAX) {
+	if (ROUTE_QUEUE_TABLES + 2 + n_extra > QUEUE_TABLES_MAX) {
 		snprintf(err, errlen, "store: too many tables");
 		return -RELAY_ECONFIG;
 	}
 	for (size_t i = 0; i < ROUTE_QUEUE_TABLES; i++)
 		tables[nt++] = route_queue_tables[i];
+	tables[nt++] = RELAY_TRACE_TABLE;
+	tables[nt++] = RELAY_SEAL_TABLE;
 	for (size_t i = 0; i < n_extra; i++)
 		tables[nt++] = extra[i];
 	struct queue_options opt = {
@@ -158,6 +160,42 @@ static int open_store(struct relay_node *n, const struct relay_config *cfg,
 	return 0;
 }
 
+/*
+ * Encryption at rest: cfg's key file into cfg->store.keys (with the keys of `old`, the
+ * config in force, on a reload), checked against the store's key canaries.
+ */
+static int load_keys(struct relay_node *n, struct relay_config *cfg,
+		     const struct relay_config *old, char *err, size_t errlen)
+{
+	char why[400];
+	int rc;
+
+	if (!cfg->store.key_file && old && old->store.keys) {
+		snprintf(err, errlen, "store key-file: removing it needs a restart");
+		return -RELAY_ECONFIG;
+	}
+	if (!cfg->store.key_file && old)
+		return 0;
+	if (!cfg->store.key_file) {
+		rc = relay_seal_check_store(n->q, NULL, why, sizeof(why));
+		if (rc)
+			goto fail;
+		return 0;
+	}
+	if ((rc = relay_keyring_load(cfg->store.key_file, &cfg->store.keys, why, sizeof(why))))
+		goto fail;
+	relay_keyring_keep(cfg->store.keys, old ? old->store.keys : NULL);
+	if ((rc = relay_seal_check_store(n->q, cfg->store.keys, why, sizeof(why))) != 0)
+		goto fail;
+	relay_log(RELAY_LOG_INFO, "store_keys", "key_file=%s newest=%s encrypt=%s",
+		  relay_log_quote(cfg->store.key_file, why, sizeof(why)),
+		  relay_keyring_newest(cfg->store.keys), cfg->store.encrypt ? "yes" : "no");
+	return 0;
+fail:
+	snprintf(err, errlen, "store key-file: %s", why);
+	return rc == -RELAY_ENOMEM ? rc : -RELAY_ECONFIG;
+}
+
 int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t n_tables,
 		     struct relay_node **out, char *err, size_t errlen)
 {
@@ -171,9 +209,11 @@ int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t
 	}
 	atomic_store(&n->cfg, cfg);
 	n->started_ms = relay_now_ms();
+	atomic_init(&n->trace_seq, (uint_least32_t)n->started_ms); /* events sort by time first */
 	pthread_mutex_init(&n->reload_lock, NULL);
 	if ((rc = make_dirs(cfg->data_dir, err, errlen)) != 0 ||
-	    (rc = open_store(n, cfg, tables, n_tables, err, errlen)) != 0)
+	    (rc = open_store(n, cfg, tables, n_tables, err, errlen)) != 0 ||
+	    (rc = load_keys(n, cfg, NULL, err, errlen)) != 0)
 		goto fail;
 	n->routing = routing_new(cfg->node_id, n->q, NULL);
 	n->limits = relay_limits_new();
@@ -214,7 +254,8 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 	    cur->carrier.port != next->carrier.port ||
 	    cur->carrier.plain_http != next->carrier.plain_http)
 		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=carrier-listener");
-	if ((rc = load_routing(n, next, err, errlen)) != 0) {
+	if ((rc = load_keys(n, next, cur, err, errlen)) != 0 ||
+	    (rc = load_routing(n, next, err, errlen)) != 0) {
 		relay_config_free(next);
 		return rc;
 	}

@@ -97,6 +97,7 @@ struct relay_node {
 	/* counters for logs and metrics */
 	atomic_uint_fast64_t accepted, duplicates, delivered, failed, expired, retried;
 	struct relay_stats *stats; /* the same per peer, and latencies (for /metrics) */
+	atomic_uint_least32_t trace_seq; /* relay_trace.c: the next event's sequence */
 };
 
 static inline const struct relay_config *relay_cfg(const struct relay_node *n)
@@ -191,5 +192,103 @@ void relay_stats_count(struct relay_stats *s, const char *peer, enum relay_stat 
 void relay_stats_latency(struct relay_stats *s, enum relay_hist which, uint64_t us);
 /* A monotonic clock in microseconds, for the latencies. */
 uint64_t relay_stats_clock_us(void);
+
+/* ================================================ message trace (relay_trace.c) */
+
+#define RELAY_TRACE_TABLE "trace" /* key: rid, then a u32 sequence (big-endian) */
+#define RELAY_TRACE_TEXT_MAX 160  /* each text of an event is cut to this */
+#define RELAY_TRACE_RECORD_MAX (27 + 4 * (1 + RELAY_TRACE_TEXT_MAX))
+
+enum relay_trace_kind {
+	RELAY_TRACE_ACCEPTED = 1,
+	RELAY_TRACE_ATTEMPT,
+	RELAY_TRACE_RESCHEDULED,
+	RELAY_TRACE_FAILOVER,
+	RELAY_TRACE_FORWARDED,
+	RELAY_TRACE_PULLED,
+	RELAY_TRACE_ACKED,
+	RELAY_TRACE_DELIVERED,
+	RELAY_TRACE_EXPIRED,
+	RELAY_TRACE_FAILED,
+	RELAY_TRACE_KIND_MAX_
+};
+
+/* One event as a writer gives it; zero fields (NULL texts) are left out. */
+struct relay_trace_event {
+	enum relay_trace_kind kind;
+	int64_t at_ms;            /* 0: now */
+	const char *peer, *error, *downstream_rid, *why;
+	bool has_endpoint, has_latency;
+	size_t endpoint;
+	int status;               /* HTTP status of an attempt; 0: none */
+	int64_t latency_ms;
+	int64_t due_ms;           /* rescheduled: the next attempt; 0: none */
+};
+
+/* One event as read back: its texts copied. */
+struct relay_trace_record {
+	enum relay_trace_kind kind;
+	int64_t at_ms;
+	bool has_endpoint, has_latency;
+	size_t endpoint;
+	int status;
+	int64_t latency_ms, due_ms;
+	char peer[RELAY_TRACE_TEXT_MAX + 1], error[RELAY_TRACE_TEXT_MAX + 1];
+	char downstream_rid[RELAY_TRACE_TEXT_MAX + 1], why[RELAY_TRACE_TEXT_MAX + 1];
+};
+
+/* Records ev for rid: asynchronous, best effort (out of memory or a failed write loses the
+ * event, logged at debug level, and nothing else). Any thread, also a queue done(). */
+void relay_trace_add(struct relay_node *n, const struct queue_rid *rid,
+		     const struct relay_trace_event *ev);
+
+/* The stored record of ev (version 1); returns its length. Texts are cut to
+ * RELAY_TRACE_TEXT_MAX, bytes other than printable ASCII stored as '?'. */
+size_t relay_trace_encode(const struct relay_trace_event *ev,
+			  unsigned char out[RELAY_TRACE_RECORD_MAX]);
+/* Validates and decodes a stored record. Returns 0 or -RELAY_EFIELD. */
+int relay_trace_decode(const void *val, size_t len, struct relay_trace_record *out);
+/* "accepted", "attempt", ...; "unknown" out of range. */
+const char *relay_trace_kind_name(enum relay_trace_kind k);
+
+/* Where the delivery engine's sweep of purged messages' events stands (its own). */
+struct relay_trace_sweep {
+	unsigned char from[21];
+	size_t flen;      /* 0: the next pass starts at the oldest */
+	int64_t next_ms;
+};
+/* Deletes the events of messages whose status was purged: at most 4096 keys a step, a
+ * pass a minute; only rids older than the status retention are looked at. */
+void relay_trace_sweep(struct relay_node *n, struct relay_trace_sweep *sw, int64_t now);
+
+/* GET /v1/messages/{rid}/trace (reached through relay_h_status): text, len is the rid. */
+enum MHD_Result relay_h_trace(struct relay_req *req, const char *text, size_t len);
+
+/* ===================================== encryption at rest (relay_seal.c) */
+
+#define RELAY_SEAL_TABLE "seal" /* the queue table of the key canaries */
+
+/* A fresh random nonce. Returns 0 or -RELAY_ENOMEM (no randomness). */
+int relay_seal_nonce(unsigned char nonce[RELAY_SEAL_NONCE_LEN]);
+/* AES-256-GCM of pt (n bytes) into ct (n bytes) and tag, under k's newest key.
+ * Returns 0, -RELAY_EKEY (no key) or -RELAY_ENOMEM. */
+int relay_seal(const struct relay_keyring *k, const unsigned char nonce[RELAY_SEAL_NONCE_LEN],
+	       const unsigned char *aad, size_t aadlen, const unsigned char *pt, size_t n,
+	       unsigned char *ct, unsigned char tag[RELAY_SEAL_TAG_LEN]);
+/* The reverse under key `id`: -RELAY_EKEY when k lacks it or authentication fails. */
+int relay_unseal(const struct relay_keyring *k, const char *id,
+		 const unsigned char nonce[RELAY_SEAL_NONCE_LEN], const unsigned char *aad,
+		 size_t aadlen, const unsigned char *ct, size_t n, unsigned char *pt,
+		 const unsigned char tag[RELAY_SEAL_TAG_LEN]);
+
+/*
+ * At start: every key canary in the store (table RELAY_SEAL_TABLE, one per key id that
+ * ever sealed) whose id k holds must open under k's key, and when canaries exist at least
+ * one id must be known; else -RELAY_EKEY with the reason. Then records the canary of k's
+ * newest key when missing. With k NULL, a store that has canaries gives -RELAY_EKEY (its
+ * sealed records could not be read). Returns 0, -RELAY_EKEY, -RELAY_ECONFIG.
+ */
+int relay_seal_check_store(struct queue *q, const struct relay_keyring *k, char *err,
+			   size_t errlen);
 
 #endif

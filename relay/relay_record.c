@@ -29,6 +29,18 @@
  *   ..   str      reason: 0..255 bytes of valid UTF-8 without NUL
  *   ..   8        at_ms: int64, >= 0
  *   and nothing after it.
+ *
+ * Version 2 is a message whose body is sealed (encryption at rest, relay_seal.c): the same
+ * up to the hops, with flags bit 2 (sealed) set, then instead of the body:
+ *   ..   str      key id: 1..32 bytes of [A-Za-z0-9._-], the key that sealed it
+ *   ..   12       nonce: random, one per record
+ *   ..   4 + n    ciphertext: uint32 length n, then n bytes (AES-256-GCM of the body)
+ *   ..   16       tag
+ *   and nothing after it. The associated data is every byte before the ciphertext (the
+ * head, ids, addresses, type, hops, key id, nonce and length): the body is bound to its
+ * envelope, not to the rid, which the queue assigns after the record is encoded; the record
+ * is never rewritten after that (a retry, failover or admin move changes only the queue's
+ * status), so nothing is ever sealed twice. Reports are never sealed (they hold no body).
  */
 #include "relay/relay_priv.h"
 
@@ -38,9 +50,12 @@
 #include <string.h>
 
 #define RECORD_VERSION 1
+#define RECORD_SEALED  2 /* the version of a record with a sealed body */
 #define HEAD_SIZE      17
 #define FLAG_TEXT      0x01
 #define FLAG_DLR       0x02
+#define FLAG_SEALED    0x04
+#define SEAL_EXTRA     (RELAY_SEAL_NONCE_LEN + RELAY_SEAL_TAG_LEN)
 #define PRIO_MAX       3
 
 /* ---------------------------------------------------------------- encoding */
@@ -89,21 +104,52 @@ static size_t record_size(const struct relay_envelope *env)
 
 int relay_envelope_encode(const struct relay_envelope *env, unsigned char **out, size_t *len)
 {
+	return relay_record_encode(NULL, env, out, len);
+}
+
+/* The sealed tail of a version-2 record; p points past the hops. */
+static int put_sealed(const struct relay_keyring *keys, const struct relay_envelope *env,
+		      unsigned char *buf, unsigned char *p)
+{
+	const char *id = relay_keyring_newest(keys);
+	unsigned char *nonce;
+	int rc;
+
+	put_str(&p, id, RELAY_SEAL_ID_MAX + 1);
+	nonce = p;
+	if ((rc = relay_seal_nonce(nonce)) != 0)
+		return rc;
+	p += RELAY_SEAL_NONCE_LEN;
+	put_le(&p, env->body_len, 4);
+	return relay_seal(keys, nonce, buf, (size_t)(p - buf), (const unsigned char *)env->body,
+			  env->body_len, p, p + env->body_len);
+}
+
+int relay_record_encode(const struct relay_keyring *keys, const struct relay_envelope *env,
+			unsigned char **out, size_t *len)
+{
 	bool report = env->kind == RELAY_ENV_REPORT;
-	unsigned flags = (env->is_text && !report ? FLAG_TEXT : 0) | (env->dlr ? FLAG_DLR : 0);
+	bool sealed = keys && !report;
+	unsigned flags = (env->is_text && !report ? FLAG_TEXT : 0) | (env->dlr ? FLAG_DLR : 0) |
+			 (sealed ? FLAG_SEALED : 0);
 	unsigned char *buf, *p;
 	size_t size;
+	int rc;
 
 	/* What the parser and the decoder produce never breaks these. */
 	assert(env->n_hops <= RELAY_ENV_HOPS_MAX);
 	assert(report || env->body_len <= UINT32_MAX);
 	assert(report || env->body || env->body_len == 0);
 	size = record_size(env);
+	if (sealed) { /* the key id as a str, the nonce and the tag */
+		assert(relay_keyring_newest(keys));
+		size += 2 + strlen(relay_keyring_newest(keys)) + SEAL_EXTRA;
+	}
 	buf = malloc(size);
 	if (!buf)
 		return -RELAY_ENOMEM;
 	p = buf;
-	put_le(&p, RECORD_VERSION, 1);
+	put_le(&p, sealed ? RECORD_SEALED : RECORD_VERSION, 1);
 	put_le(&p, report ? 1 : 0, 1);
 	put_le(&p, flags, 1);
 	put_le(&p, env->prio, 1);
@@ -119,7 +165,13 @@ int relay_envelope_encode(const struct relay_envelope *env, unsigned char **out,
 	PUT_STR(&p, env->type);
 	for (size_t i = 0; i < env->n_hops; i++)
 		PUT_STR(&p, env->hops[i]);
-	if (report) {
+	if (sealed) {
+		if ((rc = put_sealed(keys, env, buf, p)) != 0) {
+			free(buf);
+			return rc;
+		}
+		p = buf + size;
+	} else if (report) {
 		PUT_STR(&p, env->ref);
 		put_le(&p, (uint64_t)env->status, 1);
 		PUT_STR(&p, env->reason);
@@ -254,12 +306,14 @@ static void get_addr(struct rd *r, struct route_addr *a)
 		r->bad = true;
 }
 
-/* The fixed head and every field both kinds share. */
-static void get_common(struct rd *r, struct relay_envelope *env)
+/* The fixed head and every field both kinds share; whether the body is sealed. */
+static bool get_common(struct rd *r, struct relay_envelope *env)
 {
-	uint64_t kind, flags, prio, n_hops;
+	uint64_t version, kind, flags, prio, n_hops;
+	bool sealed;
 
-	if (get_le(r, 1) != RECORD_VERSION)
+	version = get_le(r, 1);
+	if (version != RECORD_VERSION && version != RECORD_SEALED)
 		r->bad = true;
 	kind = get_le(r, 1);
 	flags = get_le(r, 1);
@@ -267,11 +321,14 @@ static void get_common(struct rd *r, struct relay_envelope *env)
 	env->ts_ms = get_ms(r);
 	env->ttl_s = (uint32_t)get_le(r, 4);
 	n_hops = get_le(r, 1);
-	if (kind > 1 || flags & ~(uint64_t)(FLAG_TEXT | FLAG_DLR) || prio > PRIO_MAX ||
-	    env->ttl_s == 0 || n_hops > RELAY_ENV_HOPS_MAX || (kind == 1 && (flags & FLAG_TEXT)))
+	sealed = flags & FLAG_SEALED;
+	if (kind > 1 || flags & ~(uint64_t)(FLAG_TEXT | FLAG_DLR | FLAG_SEALED) ||
+	    prio > PRIO_MAX || env->ttl_s == 0 || n_hops > RELAY_ENV_HOPS_MAX ||
+	    (kind == 1 && (flags & FLAG_TEXT)) || sealed != (version == RECORD_SEALED) ||
+	    (sealed && kind != 0))
 		r->bad = true;
 	if (r->bad)
-		return;
+		return false;
 	env->kind = kind ? RELAY_ENV_REPORT : RELAY_ENV_MESSAGE;
 	env->is_text = flags & FLAG_TEXT;
 	env->dlr = flags & FLAG_DLR;
@@ -284,6 +341,7 @@ static void get_common(struct rd *r, struct relay_envelope *env)
 	get_token(r, env->type, RELAY_ENV_TYPE_MAX, rr_type_ok);
 	for (size_t i = 0; i < env->n_hops; i++)
 		get_token(r, env->hops[i], RELAY_NODE_ID_MAX, rr_node_id_ok);
+	return sealed;
 }
 
 static void get_report(struct rd *r, struct relay_envelope *env)
@@ -300,6 +358,53 @@ static void get_report(struct rd *r, struct relay_envelope *env)
 	if (!utf8_ok((const unsigned char *)env->reason, n))
 		r->bad = true;
 	env->at_ms = get_ms(r);
+}
+
+/* A key id of a sealed record. */
+static bool seal_id_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > RELAY_SEAL_ID_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* A sealed body (version 2): opened under its key into a new env->body, then checked. */
+static int get_sealed(struct rd *r, const struct relay_keyring *keys, const unsigned char *start,
+		      struct relay_envelope *env)
+{
+	char id[RELAY_SEAL_ID_MAX + 1];
+	const unsigned char *nonce;
+	size_t n;
+	int rc;
+
+	get_token(r, id, RELAY_SEAL_ID_MAX, seal_id_ok);
+	nonce = r->p;
+	if (!r->bad && r->left < RELAY_SEAL_NONCE_LEN)
+		r->bad = true;
+	if (r->bad)
+		return -RELAY_ERECORD;
+	r->p += RELAY_SEAL_NONCE_LEN;
+	r->left -= RELAY_SEAL_NONCE_LEN;
+	n = (size_t)get_le(r, 4);
+	if (r->bad || r->left < RELAY_SEAL_TAG_LEN || n != r->left - RELAY_SEAL_TAG_LEN)
+		return -RELAY_ERECORD;
+	if (!(env->body = malloc(n + 1)))
+		return -RELAY_ENOMEM;
+	rc = relay_unseal(keys, id, nonce, start, (size_t)(r->p - start), r->p, n,
+			  (unsigned char *)env->body, r->p + n);
+	if (rc != 0)
+		return rc == -RELAY_ENOMEM ? rc : -RELAY_EKEY;
+	env->body[n] = '\0';
+	env->body_len = n;
+	r->p += n + RELAY_SEAL_TAG_LEN;
+	r->left = 0;
+	if (env->is_text && !utf8_ok((const unsigned char *)env->body, n))
+		return -RELAY_ERECORD;
+	return 0;
 }
 
 /* The body: its length is checked against what is left before anything is allocated. */
@@ -323,17 +428,24 @@ static int get_body(struct rd *r, struct relay_envelope *env)
 
 int relay_envelope_decode(const void *buf, size_t len, struct relay_envelope *out)
 {
+	return relay_record_decode(NULL, buf, len, out);
+}
+
+int relay_record_decode(const struct relay_keyring *keys, const void *buf, size_t len,
+			struct relay_envelope *out)
+{
 	struct rd r = {buf, len, false};
+	bool sealed;
 	int rc = 0;
 
 	memset(out, 0, sizeof *out);
 	if (!buf)
 		return -RELAY_ERECORD;
-	get_common(&r, out);
+	sealed = get_common(&r, out);
 	if (out->kind == RELAY_ENV_REPORT)
 		get_report(&r, out);
 	else if (!r.bad)
-		rc = get_body(&r, out);
+		rc = sealed ? get_sealed(&r, keys, buf, out) : get_body(&r, out);
 	if (!rc && (r.bad || r.left != 0))
 		rc = -RELAY_ERECORD;
 	if (rc)

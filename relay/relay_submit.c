@@ -173,9 +173,12 @@ static void insert_done(struct queue_op *op);
 static bool prepare(struct check *c, struct slot *sl, struct relay_envelope *env,
 		    enum queue_mode mode, int64_t due, int64_t expires)
 {
+	const struct relay_config *cfg = relay_cfg(c->s->node);
 	size_t len = 0;
 
-	if (relay_envelope_encode(env, &sl->payload, &len) != 0) {
+	/* encryption at rest: the body is sealed before it reaches the queue */
+	if (relay_record_encode(cfg->store.encrypt ? cfg->store.keys : NULL, env, &sl->payload,
+				&len) != 0) {
 		sl->retry_after = RETRY_AGAIN_S;
 		return refuse(sl, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
 			      "out of memory");
@@ -234,6 +237,10 @@ static void insert_done(struct queue_op *op)
 		relay_stats_count(node->stats, s->peer, RELAY_STAT_ACCEPTED);
 		relay_stats_latency(node->stats, RELAY_HIST_ACCEPT,
 				    relay_stats_clock_us() - s->start_us);
+		relay_trace_add(node, &op->u.insert.rid,
+				&(struct relay_trace_event){.kind = RELAY_TRACE_ACCEPTED,
+							    .at_ms = op->u.insert.now_ms,
+							    .peer = s->peer});
 	}
 	if (atomic_fetch_sub(&s->pending, 1) == 1) {
 		for (size_t i = 0; i < s->n; i++) {
@@ -514,15 +521,19 @@ enum MHD_Result relay_h_submit(struct relay_req *req)
 	return MHD_YES;
 }
 
-/* GET /v1/messages/{rid}: to its submitter only; anyone else gets the same 404. */
+/* GET /v1/messages/{rid}: to its submitter only; anyone else gets the same 404.
+ * GET /v1/messages/{rid}/trace arrives here too (its route takes the rest of the path). */
 enum MHD_Result relay_h_status(struct relay_req *req)
 {
 	struct queue_rid rid;
 	struct queue_status st;
 	char text[QUEUE_RID_TEXT + 1];
 	json_t *o;
+	const char *trace = strchr(req->arg, '/');
 	int rc;
 
+	if (trace && strcmp(trace, "/trace") == 0)
+		return relay_h_trace(req, req->arg, (size_t)(trace - req->arg));
 	if (queue_rid_parse(req->arg, strlen(req->arg), &rid) != 0)
 		return relay_reply_error(req, MHD_HTTP_NOT_FOUND, "not_found", NULL,
 					 "not a message id (26 Crockford base32 characters)");

@@ -2,12 +2,17 @@
  * libFuzzer target for the stored record: arbitrary bytes through relay_envelope_decode.
  * A record that decodes must encode to the same bytes, and its JSON must pass the wire
  * parser (with limits wide enough for anything the record format allows) unchanged.
+ * The same bytes also go through relay_record_decode under a fixed key (a sealed record,
+ * version 2, must be refused cleanly when it does not authenticate).
  */
 #include "relay/relay.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,6 +37,40 @@ static void check_json(const struct relay_envelope *env, const unsigned char *re
 	relay_envelope_clear(&again);
 }
 
+/* A fixed key ring, from a key file written once. */
+static struct relay_keyring *keys(void)
+{
+	static struct relay_keyring *k;
+	char path[] = "/tmp/fuzz_record_key.XXXXXX", err[256];
+	int fd;
+
+	if (k)
+		return k;
+	if ((fd = mkstemp(path)) < 0)
+		abort();
+	if (dprintf(fd, "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n") < 0 ||
+	    fchmod(fd, 0600) != 0 || relay_keyring_load(path, &k, err, sizeof(err)) != 0)
+		abort();
+	close(fd);
+	unlink(path);
+	return k;
+}
+
+static void sealed(const uint8_t *data, size_t size)
+{
+	struct relay_envelope env;
+	int rc = relay_record_decode(keys(), data, size, &env);
+
+	if (rc == -RELAY_ERECORD || rc == -RELAY_EKEY) {
+		if (env.body)
+			abort();
+		return;
+	}
+	if (rc != 0)
+		abort();
+	relay_envelope_clear(&env);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct relay_envelope env;
@@ -39,7 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n;
 	int rc = relay_envelope_decode(data, size, &env);
 
-	if (rc == -RELAY_ERECORD) {
+	sealed(data, size);
+	if (rc == -RELAY_ERECORD || rc == -RELAY_EKEY) {
 		if (env.body)
 			abort();
 		return 0;
