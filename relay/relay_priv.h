@@ -26,6 +26,7 @@
  */
 bool rr_id_ok(const char *s, size_t len);      /* submitter id: [A-Za-z0-9._:-]{1,64} */
 bool rr_rid_ok(const char *s, size_t len);     /* relay id: 26 of Crockford base32 */
+bool rr_seal_id_ok(const char *s, size_t len); /* store key id: [A-Za-z0-9._-]{1,32} */
 bool rr_node_id_ok(const char *s, size_t len); /* node id, hop, peer: [A-Za-z0-9._-]{1,64} */
 bool rr_type_ok(const char *s, size_t len);    /* media type: 1-127 printable, with a '/' */
 

@@ -360,18 +360,6 @@ static void get_report(struct rd *r, struct relay_envelope *env)
 	env->at_ms = get_ms(r);
 }
 
-/* A key id of a sealed record. */
-static bool seal_id_ok(const char *s, size_t len)
-{
-	if (len == 0 || len > RELAY_SEAL_ID_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-			return false;
-	return true;
-}
-
 /* A sealed body (version 2): opened under its key into a new env->body, then checked. */
 static int get_sealed(struct rd *r, const struct relay_keyring *keys, const unsigned char *start,
 		      struct relay_envelope *env)
@@ -381,7 +369,7 @@ static int get_sealed(struct rd *r, const struct relay_keyring *keys, const unsi
 	size_t n;
 	int rc;
 
-	get_token(r, id, RELAY_SEAL_ID_MAX, seal_id_ok);
+	get_token(r, id, RELAY_SEAL_ID_MAX, rr_seal_id_ok);
 	nonce = r->p;
 	if (!r->bad && r->left < RELAY_SEAL_NONCE_LEN)
 		r->bad = true;

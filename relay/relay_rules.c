@@ -39,3 +39,8 @@ bool rr_type_ok(const char *s, size_t len)
 		i++;
 	return len >= 1 && len <= RELAY_ENV_TYPE_MAX && i == len && memchr(s, '/', len);
 }
+
+bool rr_seal_id_ok(const char *s, size_t len)
+{
+	return len <= RELAY_SEAL_ID_MAX && rr_node_id_ok(s, len);
+}

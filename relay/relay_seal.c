@@ -36,17 +36,6 @@ struct relay_keyring {
 	size_t n; /* keys[n - 1] is the newest */
 };
 
-static bool id_ok(const char *s, size_t len)
-{
-	if (len == 0 || len > RELAY_SEAL_ID_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-			return false;
-	return true;
-}
-
 static const struct seal_key *find(const struct relay_keyring *k, const char *id)
 {
 	for (size_t i = 0; k && i < k->n; i++)
@@ -69,7 +58,7 @@ static int parse_line(char *line, struct seal_key *out, const char **why)
 	*colon = '\0';
 	b64 = colon + 1;
 	blen = strlen(b64);
-	if (!id_ok(line, strlen(line))) {
+	if (!rr_seal_id_ok(line, strlen(line))) {
 		*why = "a key id must be 1-32 of [A-Za-z0-9._-]";
 		return -1;
 	}
