@@ -26,6 +26,7 @@ enum relay_error {
 	RELAY_ERECORD,     /* a stored binary record is corrupt or of another version */
 	RELAY_ELISTEN,     /* a listener could not be started */
 	RELAY_EKEY,        /* a sealed record's key is missing or does not open it */
+	RELAY_ETRUST,      /* an attestation or report signature does not verify (see why) */
 	RELAY_EMAX_
 };
 
@@ -81,6 +82,14 @@ enum relay_peer_kind { RELAY_PEER_CARRIER, RELAY_PEER_RELAY };
 
 #define RELAY_NODE_ID_MAX 64 /* node ids and peer names: [A-Za-z0-9._-]{1,64} */
 
+/* A peer's public signing key pinned in the config (peer { keys = {…} }). */
+#define RELAY_KID_LEN 16 /* a key id: the first 16 hex digits of SHA-256(raw public key) */
+struct relay_pin {
+	char kid[RELAY_KID_LEN + 1];
+	unsigned char pub[32];  /* raw Ed25519 public key */
+	int64_t until_ms;       /* signatures made after this are refused; 0: no end */
+};
+
 struct relay_peer_conf {
 	char *name;
 	enum relay_peer_kind kind;
@@ -96,6 +105,8 @@ struct relay_peer_conf {
 	uint64_t max_size;    /* bytes */
 	uint64_t max_queue;   /* messages */
 	bool suspended;       /* no traffic to or from it (an operator's brake) */
+	struct relay_pin *keys; /* pinned signing keys (relay peers), or NULL */
+	size_t n_keys;
 	int line;             /* where the section starts in the file */
 };
 
@@ -123,6 +134,7 @@ struct relay_listener_conf {
 };
 
 struct relay_keyring; /* encryption at rest: the store's keys (relay_seal.c); opaque */
+struct relay_trust;   /* signing: this node's key and the peers' pinned keys (relay_trust.c) */
 
 /* The whole configuration: immutable once loaded; reload builds a new one. */
 struct relay_config {
@@ -143,6 +155,12 @@ struct relay_config {
 		char *key_file;         /* the key file's path, or NULL */
 		struct relay_keyring *keys; /* loaded by the node from key_file, or NULL */
 	} store;
+	struct {
+		bool attest;            /* sign attestations and reports (default true) */
+		char *key_file;         /* the node's Ed25519 key (PEM); NULL: <data-dir>/node-ed25519.pem */
+		int64_t key_valid_until_ms; /* published with the key; 0: none */
+		struct relay_trust *keys;   /* loaded by the node (relay_trust_open), or NULL */
+	} trust;
 	struct {
 		uint64_t retry_initial_ms, retry_max_ms;
 		double retry_factor;
@@ -208,7 +226,56 @@ int relay_parse_size(const char *s, uint64_t *out_bytes);
 enum relay_env_kind { RELAY_ENV_MESSAGE, RELAY_ENV_REPORT };
 enum relay_report_status { RELAY_REPORT_DELIVERED = 1, RELAY_REPORT_EXPIRED, RELAY_REPORT_FAILED };
 
-/* A parsed envelope. Plain data but for `body`, which it owns (relay_envelope_clear). */
+/* ------------------------------------------------ signatures (docs/trust.md) */
+
+#define RELAY_HASH_LEN  32 /* SHA-256 */
+#define RELAY_SIG_LEN   64 /* Ed25519 */
+#define RELAY_PROOF_MAX 16 /* a signed batch holds at most 2^16 statements */
+#define RELAY_ATT_MAX   RELAY_ENV_HOPS_MAX /* links in an attestation chain */
+
+/* How strongly the submitting peer was bound to `from` where a link was made. */
+enum relay_att_level {
+	RELAY_LEVEL_NONE = 0,  /* no link (in a record: this node adds none) */
+	RELAY_LEVEL_OWNED,     /* "owned": from is in the peer's owned prefixes or domains */
+	RELAY_LEVEL_DIRECTORY, /* "directory": a directory entry names the peer for from */
+	RELAY_LEVEL_RELAYED,   /* "relayed": the peer is a relay vouching for its sender */
+};
+
+/*
+ * A node's signature over one statement, made for a batch of statements at once: the
+ * statement's leaf hash, walked up `proof` (each step a sibling hash, left or right of
+ * the running hash) to the batch's root, and the node's Ed25519 signature over the root
+ * statement (node, kid, at, root). A batch of one has an empty proof.
+ */
+struct relay_sig {
+	char node[RELAY_NODE_ID_MAX + 1]; /* the signing node's id */
+	char kid[RELAY_KID_LEN + 1];      /* its key */
+	int64_t at_ms;                    /* when the batch was signed */
+	uint8_t n_proof;
+	struct relay_proof_step {
+		bool left;                          /* the sibling is on the left */
+		unsigned char hash[RELAY_HASH_LEN];
+	} proof[RELAY_PROOF_MAX];
+	unsigned char sig[RELAY_SIG_LEN];
+};
+
+/* One link of a sender attestation: what sig.node vouched for when it accepted the
+ * message (its statement: docs/trust.md). */
+struct relay_att {
+	char rid[RELAY_RID_LEN + 1];      /* the message's rid at that node */
+	char peer[RELAY_NODE_ID_MAX + 1]; /* the peer that submitted it there */
+	enum relay_att_level level;
+	char to[ROUTE_ADDR_MAX];          /* the address that node sent it to when a later node
+					     changed `to` (a linked-account failover); "" when it
+					     is the envelope's */
+	struct relay_sig sig;
+};
+
+/* "owned", "directory", "relayed" ("" for NONE); parse gives NONE for anything else. */
+const char *relay_att_level_name(enum relay_att_level level);
+enum relay_att_level relay_att_level_parse(const char *s);
+
+/* A parsed envelope. Plain data but for `body` and `att`, which it owns (relay_envelope_clear). */
 struct relay_envelope {
 	enum relay_env_kind kind;
 	char id[RELAY_ENV_ID_MAX + 1];
@@ -229,6 +296,15 @@ struct relay_envelope {
 	enum relay_report_status status;
 	char reason[RELAY_ENV_REASON_MAX + 1];
 	int64_t at_ms;
+	char via[RELAY_NODE_ID_MAX + 1]; /* the peer it was delivered to ("" unless delivered) */
+	bool has_rsig;                   /* rsig is set: the reporting node signed it */
+	struct relay_sig rsig;
+	/* trust (docs/trust.md), messages only: */
+	struct relay_att *att;           /* the attestation chain, oldest first: "att" on the
+					    wire; malloc'd, NULL when n_att is 0 */
+	size_t n_att;                    /* <= RELAY_ATT_MAX */
+	enum relay_att_level level;      /* stored records only (not on the wire): the link this
+					    node adds when the message leaves it; NONE: none */
 };
 
 /* What the node allows; filled from the config (and the peer) by the caller. */
@@ -327,6 +403,67 @@ const char *relay_keyring_newest(const struct relay_keyring *k);
 
 /* Frees what an envelope owns and zeroes it; NULL is a no-op. */
 void relay_envelope_clear(struct relay_envelope *env);
+
+/* ------------------------------------------------------ trust (relay_trust.c)
+ *
+ * Statements are LF-terminated "key=value" lines, byte for byte as docs/trust.md gives
+ * them; a leaf hash is SHA-256(0x00 || statement), an inner node SHA-256(0x01 || left ||
+ * right) (RFC 6962), and a signature covers the root statement
+ *   "interlink-batch/1\nnode=<id>\nkid=<kid>\nat=<ms>\nroot=<64 hex>\n".
+ */
+
+#define RELAY_STATEMENT_MAX 1200 /* every statement fits in this many bytes */
+
+/*
+ * The statement of link i of env's chain, whose link is `link` (env->att[i], or the
+ * link this node is about to add when i == env->n_att): "interlink-att/1", node, rid,
+ * from, to (link->to when set, else env's), ts, body (sha256:<hex> of the body bytes),
+ * peer, level, prev (the leaf hash of link i-1's statement in hex, "-" for the first). Returns its length, or 0 when
+ * buf is too small or a field cannot be written (i > n_att, level NONE).
+ */
+size_t relay_att_statement(const struct relay_envelope *env, size_t i,
+			   const struct relay_att *link, char *buf, size_t size);
+/* A report's statement: "interlink-report/1", node (rsig.node or `node`), ref, status,
+ * at, via ("-" when empty). Returns its length, or 0. */
+size_t relay_report_statement(const struct relay_envelope *rep, const char *node, char *buf,
+			      size_t size);
+/* SHA-256(0x00 || stmt). */
+void relay_leaf_hash(const char *stmt, size_t len, unsigned char out[RELAY_HASH_LEN]);
+
+/*
+ * Loads the node's signing key: cfg->trust.key_file, or <data-dir>/node-ed25519.pem,
+ * created (0600, PKCS#8 PEM) on first start when it does not exist. Refuses a key file
+ * that is not an Ed25519 private key, or is readable by group or others, and a
+ * key-valid-until in the past. Makes the peers' pinned keys ready for verifying.
+ * Returns 0 and *out, or -RELAY_ECONFIG / -RELAY_ENOMEM with "FILE: reason" in err.
+ */
+int relay_trust_open(const struct relay_config *cfg, struct relay_trust **out, char *err,
+		     size_t errlen);
+void relay_trust_free(struct relay_trust *t);
+/* The node's key id and raw public key (borrowed). */
+const char *relay_trust_kid(const struct relay_trust *t);
+const unsigned char *relay_trust_public(const struct relay_trust *t);
+
+/*
+ * Signs n statements as one batch (n >= 1, at most 1 << RELAY_PROOF_MAX): sigs[i] gets
+ * node (cfg's node id), kid, at = now_ms, the proof of statement i and the signature over
+ * the batch's root. One Ed25519 signature whatever n is. Returns 0 or -RELAY_ENOMEM.
+ */
+int relay_trust_sign(const struct relay_trust *t, const char *node_id, const char *const *stmts,
+		     const size_t *lens, size_t n, int64_t now_ms, struct relay_sig *sigs);
+
+/*
+ * Verifies sig over stmt with a pinned key: sig->kid must be pinned for a peer of t's
+ * config (for `peer` when it is not NULL), sig->at_ms not after that pin's until, and
+ * the proof and signature must hold. A (root, signature) pair that verified once is
+ * remembered (a batch is checked once, not once per message). Thread-safe. Returns 0,
+ * or -RELAY_ETRUST with why ("unknown key id 0123…", "key 0123… expired at …",
+ * "signature does not verify", …), or -RELAY_ENOMEM.
+ */
+int relay_trust_verify(struct relay_trust *t, const char *stmt, size_t len,
+		       const struct relay_sig *sig, const char *peer, char *why, size_t whylen);
+/* Whether sig->kid is pinned here (for any peer). */
+bool relay_trust_knows(const struct relay_trust *t, const char *kid);
 
 /* ---------------------------------------------------------- HTTP listeners
  *

@@ -10,6 +10,7 @@ static const char *const texts[RELAY_EMAX_] = {
 	[RELAY_ERECORD] = "corrupt stored record",
 	[RELAY_ELISTEN] = "cannot start listener",
 	[RELAY_EKEY] = "sealed record: its key is missing or does not open it",
+	[RELAY_ETRUST] = "a signature does not verify",
 };
 
 const char *relay_strerror(int code)

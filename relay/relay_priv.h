@@ -265,6 +265,56 @@ void relay_trace_sweep(struct relay_node *n, struct relay_trace_sweep *sw, int64
 /* GET /v1/messages/{rid}/trace (reached through relay_h_status): text, len is the rid. */
 enum MHD_Result relay_h_trace(struct relay_req *req, const char *text, size_t len);
 
+/* ============================================ trust at the node (relay_trust.c) */
+
+/*
+ * An envelope submitted by relay peer `peer` (its config section; NULL: a peer the config
+ * does not list), checked before it is accepted. A peer with pinned keys: a message must
+ * carry a chain whose last link is signed with one of that peer's keys and names the last
+ * hop; every link signed with a key pinned here is verified (one with an unknown key is
+ * vouched for by the links after it); a report must be signed, and its signature is
+ * verified when its key is pinned here. A peer without pinned keys: nothing is checked.
+ * Returns 0, or -RELAY_ETRUST with why ("att[1]: unknown key id …"), or -RELAY_ENOMEM.
+ */
+int relay_trust_check_in(struct relay_trust *t, const struct relay_peer_conf *peer,
+			 const struct relay_envelope *env, char *why, size_t whylen);
+
+/* An envelope about to leave this node (a push, or a pull from the inbox). */
+struct relay_outgoing {
+	const struct relay_envelope *env; /* as stored (decoded) */
+	const char *rid;                  /* its rid here */
+	const char *src_peer;             /* the peer that submitted it here */
+	const struct route_addr *to;      /* the address it is sent to, when routing changed
+					     it (a linked account); NULL: env->to */
+	bool add_link;                    /* out: link is this node's link for env */
+	struct relay_att link;
+	bool add_rsig;                    /* out: rsig is this node's signature of the report */
+	struct relay_sig rsig;
+};
+
+/*
+ * Signs what leaves together, with one signature (relay_trust_sign): the link this node
+ * adds to each message stored with a level (rid and peer from o[i]), and the signature of
+ * each report this node made (src_peer is the node's id, no rsig yet). Nothing when
+ * cfg->trust.attest is off or cfg->trust.keys is NULL. Returns 0 or -RELAY_ENOMEM (nothing
+ * signed; the caller puts the messages back and tries again later).
+ */
+int relay_trust_sign_out(const struct relay_config *cfg, struct relay_outgoing *o, size_t n,
+			 int64_t now_ms);
+
+/*
+ * `sent` (a shallow copy of o->env the caller is about to serialise, its `to` already the
+ * address sent to) gets o's link appended to its chain and o's report signature; when
+ * o->to changed the address, the earlier links keep the one they signed (their `to`).
+ * The new chain is a new array in *scratch (the caller frees it after use; NULL when no
+ * link was added). Returns 0 or -RELAY_ENOMEM.
+ */
+int relay_outgoing_apply(const struct relay_outgoing *o, struct relay_envelope *sent,
+			 struct relay_att **scratch);
+
+/* GET /v1/keys: the node's public key(s), no authentication. */
+enum MHD_Result relay_h_keys(struct relay_req *req);
+
 /* ===================================== encryption at rest (relay_seal.c) */
 
 #define RELAY_SEAL_TABLE "seal" /* the queue table of the key canaries */
