@@ -23,6 +23,7 @@ static enum MHD_Result h_health(struct relay_req *req)
 static const struct relay_http_route routes[] = {
 	/* method, path, has_arg, auth, body_max, handler, body_any */
 	{"GET", "/v1/health", false, false, 0, h_health, false},
+	{"GET", "/v1/keys", false, false, 0, relay_h_keys, false},
 	{"POST", "/v1/messages", false, true, 16 * MIB, relay_h_submit, false},
 	{"GET", "/v1/messages/", true, true, 0, relay_h_status, false},
 	{"GET", "/v1/inbox", false, true, 0, relay_h_inbox, false},

@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "relay/relay_priv.h"
 
@@ -331,7 +334,10 @@ static cfg_t *new_cfg(void)
 	                    O_STR("max-size", NULL),
 	                    O_INT("max-queue", 1000000),
 	                    O_BOOL("suspended", cfg_false),
+	                    O_LIST("keys"),
 	                    CFG_END()};
+	cfg_opt_t trust[] = {O_BOOL("attest", cfg_true), O_STR("key-file", NULL),
+	                     O_STR("key-valid-until", NULL), CFG_END()};
 	cfg_opt_t route[] = {O_STR("prefix", NULL), O_STR("domain", NULL),
 	                     O_BOOL("default", cfg_false), O_STR("peer", NULL), CFG_END()};
 	cfg_opt_t root[] = {O_STR("node-id", NULL),
@@ -344,6 +350,7 @@ static cfg_t *new_cfg(void)
 	                    O_SEC("admin-listener", admin, CFGF_NONE),
 	                    O_SEC("store", store, CFGF_NONE),
 	                    O_SEC("delivery", delivery, CFGF_NONE),
+	                    O_SEC("trust", trust, CFGF_NONE),
 	                    O_SEC("peer", peer, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	                    O_SEC("route", route, CFGF_MULTI),
 	                    CFG_END()};
@@ -659,6 +666,156 @@ static int conv_owns(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
 	return 0;
 }
 
+/* ------------------------------------------------------ trust: pins, dates */
+
+#define PIN_B64_MAX 256 /* longer key text is refused before it is decoded */
+
+/*
+ * "YYYY-MM-DDTHH:MM:SSZ" (UTC, a real date, no leap second) → ms since the epoch, > 0.
+ * Returns 0 or -1.
+ */
+static int parse_utc(const char *s, int64_t *out_ms)
+{
+	static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
+	struct tm tm = {0}, back;
+	time_t t;
+
+	if (!s || strlen(s) != sizeof(form) - 1)
+		return -1;
+	for (size_t i = 0; form[i]; i++)
+		if (form[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != form[i])
+			return -1;
+#define NUM2(i) ((s[i] - '0') * 10 + (s[(i) + 1] - '0'))
+	tm.tm_year = NUM2(0) * 100 + NUM2(2) - 1900;
+	tm.tm_mon = NUM2(5) - 1;
+	tm.tm_mday = NUM2(8);
+	tm.tm_hour = NUM2(11);
+	tm.tm_min = NUM2(14);
+	tm.tm_sec = NUM2(17);
+#undef NUM2
+	back = tm;
+	t = timegm(&tm);
+	/* timegm normalises fields out of range (Feb 30 is Mar 2): a real date comes back. */
+	if (t <= 0 || tm.tm_year != back.tm_year || tm.tm_mon != back.tm_mon ||
+	    tm.tm_mday != back.tm_mday || tm.tm_hour != back.tm_hour || tm.tm_min != back.tm_min ||
+	    tm.tm_sec != back.tm_sec)
+		return -1;
+	*out_ms = (int64_t)t * 1000;
+	return 0;
+}
+
+/*
+ * Standard base64 with padding, canonical (no bits left over), of len characters: the
+ * decoded length into *n, and at most cap bytes into out. Returns 0 or -1.
+ */
+static int b64_std(const char *s, size_t len, unsigned char *out, size_t cap, size_t *n)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                          "0123456789+/";
+	size_t pad = len >= 1 && s[len - 1] == '=' ? 1 + (len >= 2 && s[len - 2] == '=') : 0;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+
+	*n = 0;
+	if (len == 0 || len % 4)
+		return -1;
+	for (size_t i = 0; i < len - pad; i++) {
+		const char *p = s[i] ? strchr(abc, s[i]) : NULL;
+
+		if (!p)
+			return -1;
+		acc = acc << 6 | (uint32_t)(p - abc);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (*n < cap)
+				out[*n] = (unsigned char)(acc >> bits);
+			++*n;
+			acc &= (1u << bits) - 1;
+		}
+	}
+	return acc ? -1 : 0;
+}
+
+/* The kid: the first 16 lower-case hex digits of SHA-256(pub). */
+static int pin_kid(struct pctx *c, struct relay_pin *pin)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (EVP_Digest(pin->pub, sizeof(pin->pub), md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen < RELAY_KID_LEN / 2)
+		return rc_nomem(&c->e);
+	for (size_t i = 0; i < RELAY_KID_LEN / 2; i++)
+		snprintf(pin->kid + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+/* One element of keys: "BASE64" or "BASE64 until YYYY-MM-DDTHH:MM:SSZ". */
+static int conv_pin(struct pctx *c, cfg_t *sec, const char *v, int line, struct relay_pin *pin)
+{
+	size_t b64 = strcspn(v, " \t"), n;
+	const char *rest = v + b64 + strspn(v + b64, " \t"), *date;
+
+	if (*rest) {
+		if (strncmp(rest, "until", 5) != 0 || !strchr(" \t", rest[5]) || !rest[5])
+			return kfail(c, sec, "keys:", line,
+			             "'%.80s' must be \"BASE64\" or \"BASE64 until "
+			             "YYYY-MM-DDTHH:MM:SSZ\"",
+			             v);
+		date = rest + 5 + strspn(rest + 5, " \t");
+		if (parse_utc(date, &pin->until_ms) != 0)
+			return kfail(c, sec, "keys:", line,
+			             "'%.80s' after until is not a UTC time YYYY-MM-DDTHH:MM:SSZ",
+			             date);
+	}
+	if (b64 > PIN_B64_MAX || b64_std(v, b64, pin->pub, sizeof(pin->pub), &n) != 0)
+		return kfail(c, sec, "keys:", line, "'%.*s' is not standard base64",
+		             (int)(b64 > 80 ? 80 : b64), v);
+	if (n != sizeof(pin->pub))
+		return kfail(c, sec, "keys:", line,
+		             "'%.*s' is %zu bytes, not a 32-byte Ed25519 public key",
+		             (int)(b64 > 80 ? 80 : b64), v, n);
+	return pin_kid(c, pin);
+}
+
+/* Pinned signing keys: each decoded, its kid computed; a key listed twice is refused. */
+static int conv_pins(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
+{
+	unsigned n = cfg_size(sec, "keys");
+
+	if (n && !(p->keys = calloc(n, sizeof(*p->keys))))
+		return rc_nomem(&c->e);
+	for (unsigned i = 0; i < n; i++) {
+		int line = key_line(c, sec, "keys", i);
+
+		if (conv_pin(c, sec, cfg_getnstr(sec, "keys", i), line, &p->keys[i]))
+			return c->e.rc;
+		for (unsigned j = 0; j < i; j++)
+			if (memcmp(p->keys[j].pub, p->keys[i].pub, sizeof(p->keys[i].pub)) == 0)
+				return kfail(c, sec, "keys:", line,
+				             "key %s is listed twice (first at line %d)",
+				             p->keys[i].kid, key_line(c, sec, "keys", j));
+		p->n_keys++;
+	}
+	return 0;
+}
+
+/* The optional trust section; key-file may not exist yet (relay_trust_open creates it). */
+static int conv_trust(struct pctx *c, cfg_t *root, struct relay_config *cfg)
+{
+	cfg_t *sec = cfg_getsec(root, "trust");
+	const char *kf = cfg_getstr(sec, "key-file"), *until = cfg_getstr(sec, "key-valid-until");
+
+	cfg->trust.attest = cfg_getbool(sec, "attest");
+	if (kf && !rc_text_ok(kf, PATH_MAX - 1, 1))
+		return kfail(c, sec, "key-file", 0, "must be a file name");
+	if (until && parse_utc(until, &cfg->trust.key_valid_until_ms) != 0)
+		return kfail(c, sec, "key-valid-until", 0,
+		             "must be a UTC time such as \"2027-01-01T00:00:00Z\"");
+	return dup_str(c, kf, &cfg->trust.key_file);
+}
+
 static int conv_peer(struct pctx *c, cfg_t *sec, const struct relay_config *cfg,
                      struct relay_peer_conf *p)
 {
@@ -707,7 +864,7 @@ static int conv_peer(struct pctx *c, cfg_t *sec, const struct relay_config *cfg,
 		return c->e.rc;
 	p->max_queue = (uint64_t)n;
 	p->suspended = cfg_getbool(sec, "suspended");
-	return 0;
+	return conv_pins(c, sec, p);
 }
 
 static int conv_route(struct pctx *c, cfg_t *sec, const struct relay_config *cfg,
@@ -779,7 +936,8 @@ static void parse_locked(struct pctx *c, const char *text, struct relay_config *
 				qsort(c->keys, c->nkeys, sizeof(*c->keys), key_cmp);
 			if (c->nsecs)
 				qsort(c->secs, c->nsecs, sizeof(*c->secs), sec_cmp);
-			if (!conv_top(c, c->root, cfg) && !conv_sections(c, c->root, cfg))
+			if (!conv_top(c, c->root, cfg) && !conv_sections(c, c->root, cfg) &&
+			    !conv_trust(c, c->root, cfg))
 				conv_peers_routes(c, c->root, cfg);
 		}
 		cfg_free(c->root); /* also resets libconfuse's lexer for the next parse */

@@ -314,6 +314,7 @@ void relay_config_free(struct relay_config *cfg)
 		free(p->token_sha256);
 		free(p->cert_sha256);
 		free(p->outbound_token);
+		free(p->keys);
 	}
 	for (size_t i = 0; i < cfg->n_routes; i++) {
 		free(cfg->routes[i].value);
@@ -323,6 +324,8 @@ void relay_config_free(struct relay_config *cfg)
 	listener_free(&cfg->admin);
 	free(cfg->store.key_file);
 	relay_keyring_free(cfg->store.keys);
+	free(cfg->trust.key_file);
+	relay_trust_free(cfg->trust.keys);
 	free(cfg->peers);
 	free(cfg->routes);
 	free(cfg->path);

@@ -38,6 +38,7 @@ struct dpeer {
 struct xfer {
 	struct xfer *next, *prev; /* every live xfer, for abandon() */
 	struct xfer *wnext;       /* the peer's wait list */
+	struct xfer *snext;       /* the list of pushes about to start (flush_starts) */
 	struct queue_status st;
 	struct relay_envelope env;
 	struct route_decision dec;
@@ -69,6 +70,8 @@ struct relay_delivery {
 	int64_t next_lease_ms;
 	int64_t busy_until_ms;    /* no lease before then: a peer had no room */
 	uint64_t rng;
+	struct xfer *start_head, *start_tail; /* admitted, to be signed and started together */
+	size_t n_start;
 	struct relay_trace_sweep sweep; /* the trace of purged messages */
 };
 
@@ -206,6 +209,8 @@ static void submit_change(struct relay_delivery *d, const struct queue_status *s
 static void finish(struct relay_delivery *d, const struct xfer *x, enum queue_state state,
 		   const char *error, const char *route, const char *reason, bool report)
 {
+	const char *via = state == QUEUE_DELIVERED ? x->dec.peer : NULL;
+
 	char q[160];
 
 	if (report && x->env.kind == RELAY_ENV_MESSAGE && x->env.dlr)
@@ -213,7 +218,7 @@ static void finish(struct relay_delivery *d, const struct xfer *x, enum queue_st
 				   state == QUEUE_DELIVERED ? RELAY_REPORT_DELIVERED
 				   : state == QUEUE_EXPIRED ? RELAY_REPORT_EXPIRED
 							    : RELAY_REPORT_FAILED,
-				   reason);
+				   reason, via);
 	if (state != QUEUE_DELIVERED)
 		relay_log(RELAY_LOG_INFO, "delivery_final", "rid=%s state=%s attempts=%u error=%s",
 			  x->rid, queue_state_name(state), x->st.attempts,
@@ -332,20 +337,51 @@ static size_t keep_answer(char *ptr, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* The envelope as this push sends it: our rid, this node in hops, the decided address. */
-static int request_body(struct relay_delivery *d, struct xfer *x)
+static bool to_relay(struct relay_delivery *d, const struct xfer *x)
+{
+	const struct route_table *t = routing_acquire(d->node->routing);
+	const struct route_peer *p = route_table_peer(t, x->dec.peer);
+	bool relay = p && p->kind == ROUTE_PEER_RELAY;
+
+	routing_release(t);
+	return relay;
+}
+
+/* What leaves for x: its rid and submitter here, and the decided address when routing
+ * changed it (a linked account), kept in *to. */
+static int outgoing(struct xfer *x, struct relay_outgoing *o, struct route_addr *to)
+{
+	*o = (struct relay_outgoing){.env = &x->env, .rid = x->rid, .src_peer = x->st.src_peer};
+	if (strcmp(x->dec.to, x->env.to.text) == 0)
+		return 0;
+	if (route_addr_parse(x->dec.to, strlen(x->dec.to), NULL, to) != 0)
+		return -RELAY_EFIELD;
+	o->to = to;
+	return 0;
+}
+
+/* The envelope as this push sends it: our rid, this node in hops, the decided address, and
+ * this node's signatures (o, signed by flush_starts). */
+static int request_body(struct relay_delivery *d, struct xfer *x, const struct relay_outgoing *o)
 {
 	const char *node_id = relay_cfg(d->node)->node_id;
-	struct relay_envelope out = x->env; /* shallow: body stays x->env's */
+	struct relay_envelope out = x->env; /* shallow: body and att stay x->env's */
+	struct relay_att *scratch = NULL;
+	int rc;
 
-	copy_text(out.rid, sizeof(out.rid), x->rid);
+	/* to a relay, the first node's rid goes on (the next node's idempotency key, and the
+	 * ref of the report that comes back however long the chain); to a carrier, ours */
+	if (!x->env.rid[0] || !to_relay(d, x))
+		copy_text(out.rid, sizeof(out.rid), x->rid);
 	if (out.n_hops >= RELAY_ENV_HOPS_MAX)
 		return -RELAY_EFIELD; /* routing refuses far fewer hops than this */
 	copy_text(out.hops[out.n_hops++], sizeof(out.hops[0]), node_id);
-	if (strcmp(x->dec.to, out.to.text) != 0 &&
-	    route_addr_parse(x->dec.to, strlen(x->dec.to), NULL, &out.to) != 0)
-		return -RELAY_EFIELD;
+	if (o->to)
+		out.to = *o->to;
+	if ((rc = relay_outgoing_apply(o, &out, &scratch)) != 0)
+		return rc;
 	x->json = relay_envelope_to_json(&out, NULL);
+	free(scratch);
 	return x->json ? 0 : -RELAY_ENOMEM;
 }
 
@@ -376,7 +412,8 @@ static int make_easy(struct relay_delivery *d, struct xfer *x)
 	x->to_relay = p->kind == ROUTE_PEER_RELAY;
 	rc = -RELAY_ENOMEM;
 	if (add_header(x, "Content-Type: ", "application/json") ||
-	    add_header(x, "Idempotency-Key: ", x->rid) || add_header(x, "Expect:", "") ||
+	    add_header(x, "Idempotency-Key: ", x->to_relay && x->env.rid[0] ? x->env.rid : x->rid) ||
+	    add_header(x, "Expect:", "") ||
 	    (p->outbound_token && add_header(x, "Authorization: Bearer ", p->outbound_token)) ||
 	    curl_easy_setopt(e, CURLOPT_URL, p->endpoints[x->dec.endpoint]) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
@@ -398,28 +435,84 @@ out:
 	return rc;
 }
 
-/* Starts x's push now; one that cannot start comes back a little later. */
+/* x's push takes a slot of its peer now and starts with the others admitted in this turn
+ * of the engine (flush_starts), which are signed together. */
 static void start(struct relay_delivery *d, struct xfer *x, int64_t now)
 {
-	int rc = request_body(d, x);
-
-	if (rc == 0)
-		rc = make_easy(d, x);
-	if (rc == 0 && curl_multi_add_handle(d->multi, x->easy) != CURLM_OK)
-		rc = -RELAY_ENOMEM;
-	if (rc != 0) {
-		relay_log(RELAY_LOG_WARN, "delivery_not_started", "rid=%s peer=%s error=\"%s\"",
-			  x->rid, x->dec.peer, rc == -RELAY_EFIELD ? "peer or endpoint changed"
-							   : relay_strerror(rc));
-		put_back(d, x, now + BUSY_MS);
-		xfer_free(d, x);
-		return;
-	}
 	x->started_ms = now;
 	x->peer->inflight++;
 	if (x->dec.half_open_probe)
 		x->peer->probe_end_ms = now + (int64_t)relay_cfg(d->node)->delivery.timeout_ms +
 					PROBE_SLACK_MS;
+	if (d->start_tail)
+		d->start_tail->snext = x;
+	else
+		d->start_head = x;
+	d->start_tail = x;
+	d->n_start++;
+}
+
+/* A push that could not start: its slot freed, back to the queue a little later. */
+static void not_started(struct relay_delivery *d, struct xfer *x, int rc, int64_t now)
+{
+	relay_log(RELAY_LOG_WARN, "delivery_not_started", "rid=%s peer=%s error=\"%s\"", x->rid,
+		  x->dec.peer,
+		  rc == -RELAY_EFIELD ? "peer or endpoint changed" : relay_strerror(rc));
+	x->peer->inflight--;
+	if (x->dec.half_open_probe)
+		x->peer->probe_end_ms = 0;
+	put_back(d, x, now + BUSY_MS);
+	xfer_free(d, x);
+}
+
+/* Starts the pushes admitted since the last call: one signature for all of them (the
+ * links and reports this node signs, relay_trust_sign_out), then each transfer. */
+static void flush_starts(struct relay_delivery *d)
+{
+	size_t n = d->n_start, k = 0;
+	struct xfer *x = d->start_head, *next, **xs;
+	struct relay_outgoing *o;
+	struct route_addr *to;
+	int64_t now = relay_now_ms();
+	int rc;
+
+	if (!n)
+		return;
+	d->start_head = d->start_tail = NULL;
+	d->n_start = 0;
+	xs = malloc(n * sizeof(*xs));
+	o = malloc(n * sizeof(*o));
+	to = malloc(n * sizeof(*to));
+	rc = xs && o && to ? 0 : -RELAY_ENOMEM;
+	for (; x; x = next) {
+		int r = rc;
+
+		next = x->snext;
+		x->snext = NULL;
+		if (r == 0 && (r = outgoing(x, &o[k], &to[k])) == 0)
+			xs[k++] = x;
+		else
+			not_started(d, x, r, now);
+	}
+	if (k && (rc = relay_trust_sign_out(relay_cfg(d->node), o, k, now)) != 0)
+		relay_log(RELAY_LOG_WARN, "delivery_sign_failed", "n=%zu error=\"%s\"", k,
+			  relay_strerror(rc));
+	for (size_t i = 0; i < k; i++) {
+		int r = rc;
+
+		x = xs[i];
+		if (r == 0)
+			r = request_body(d, x, &o[i]);
+		if (r == 0)
+			r = make_easy(d, x);
+		if (r == 0 && curl_multi_add_handle(d->multi, x->easy) != CURLM_OK)
+			r = -RELAY_ENOMEM;
+		if (r != 0)
+			not_started(d, x, r, now);
+	}
+	free(xs);
+	free(o);
+	free(to);
 }
 
 /* Starts the peer's waiting messages while it has room. */
@@ -732,6 +825,8 @@ static void lease_take(struct relay_delivery *d)
 /* Abandons everything held: each lease runs out and the message is offered again. */
 static void abandon(struct relay_delivery *d)
 {
+	d->start_head = d->start_tail = NULL; /* each is in d->all too */
+	d->n_start = 0;
 	while (d->all)
 		xfer_free(d, d->all);
 	for (struct dpeer *p = d->peers; p; p = p->next) {
@@ -749,14 +844,17 @@ static void *engine_main(void *arg)
 		int64_t now = relay_now_ms(), wait = IDLE_MS, next;
 		int running;
 
-		if (d->leasing && atomic_load(&d->lease_back))
+		if (d->leasing && atomic_load(&d->lease_back)) {
 			lease_take(d);
+			flush_starts(d);
+		}
 		/* one lease at a time, in batches of a quarter of the capacity at least */
 		bool room = !d->leasing && d->held + cap / 4 <= cap && now >= d->busy_until_ms;
 		if (room && (atomic_exchange(&d->kicked, false) || now >= d->next_lease_ms))
 			lease_ask(d, cap - d->held, now);
 		curl_multi_perform(d->multi, &running);
 		reap(d);
+		flush_starts(d);
 		now = relay_now_ms();
 		relay_trace_sweep(d->node, &d->sweep, now);
 		if (d->leasing) {

@@ -1,6 +1,8 @@
 /*
  * Envelope v1 on the wire: strict JSON parsing and validation (one object or a batch of
  * them), serialisation back to compact JSON, and the error object a carrier gets back.
+ * A message's attestation chain ("att") and a report's "via" and "sig" are parsed and
+ * written here too; their statements and signatures are relay_trust.c's.
  * The binary record kept in the queue is relay_record.c's.
  */
 #include "relay/relay_priv.h"
@@ -139,6 +141,7 @@ enum {
 	F_REQ_REPORT = 2,  /* required in a report */
 	F_REPORT_ONLY = 4, /* refused in a message */
 	F_EARLY = 8,       /* v and kind: read before the others */
+	F_MSG_ONLY = 16,   /* refused in a report */
 };
 
 struct field {
@@ -354,10 +357,273 @@ static int set_at(struct pctx *c, const struct field *f, json_t *v)
 	return 0;
 }
 
+/* ------------------------------------------------ att, via and sig (trust) */
+
+#define RID_RULE "must be 26 upper-case Crockford base32 characters"
+
+static const char *const level_names[] = {
+	[RELAY_LEVEL_NONE] = "",
+	[RELAY_LEVEL_OWNED] = "owned",
+	[RELAY_LEVEL_DIRECTORY] = "directory",
+	[RELAY_LEVEL_RELAYED] = "relayed",
+};
+
+const char *relay_att_level_name(enum relay_att_level level)
+{
+	return level > RELAY_LEVEL_NONE && level <= RELAY_LEVEL_RELAYED ? level_names[level] : "";
+}
+
+enum relay_att_level relay_att_level_parse(const char *s)
+{
+	for (int i = RELAY_LEVEL_OWNED; s && i <= RELAY_LEVEL_RELAYED; i++)
+		if (strcmp(s, level_names[i]) == 0)
+			return (enum relay_att_level)i;
+	return RELAY_LEVEL_NONE;
+}
+
+static const char *const type_reasons[] = {
+	[JSON_OBJECT] = "must be an object",
+	[JSON_STRING] = "must be a string",
+	[JSON_INTEGER] = "must be an integer",
+	[JSON_TRUE] = "must be true or false",
+	[JSON_ARRAY] = "must be an array",
+};
+
+#define SIG_B64_LEN 88 /* std base64 of RELAY_SIG_LEN bytes, padded */
+#define PROOF_TEXT  (2 + 2 * RELAY_HASH_LEN) /* "l:" or "r:", then the hash in hex */
+
+static const char *const link_members[] = {
+	"node", "rid", "peer", "level", "to", "kid", "at", "proof", "sig", NULL};
+static const char *const rsig_members[] = {"node", "kid", "at", "proof", "sig", NULL};
+
+/* Where a link or a report's sig is read: errors name `field` and start with `pfx`. */
+struct lctx {
+	struct pctx *c;
+	const char *field; /* "att" or "sig" */
+	char pfx[32];      /* "att[3]" or "sig" */
+	json_t *obj;
+	int rc;            /* the first error */
+};
+
+static int lbad(struct lctx *l, const char *member, const char *reason)
+{
+	if (!l->rc)
+		l->rc = fail(l->c->err, -RELAY_EFIELD, l->field, "%s.%s: %s", l->pfx, member,
+			     reason);
+	return l->rc;
+}
+
+/* The member of type t, NULL when absent (an error when required) or after an error. */
+static json_t *member(struct lctx *l, const char *name, json_type t, bool required)
+{
+	json_t *v;
+
+	if (l->rc)
+		return NULL;
+	if (!(v = json_object_get(l->obj, name))) {
+		if (required)
+			lbad(l, name, "is required");
+		return NULL;
+	}
+	if (json_typeof(v) != t) {
+		lbad(l, name, type_reasons[t]);
+		return NULL;
+	}
+	if (t == JSON_STRING && memchr(json_string_value(v), '\0', json_string_length(v))) {
+		lbad(l, name, "must not contain NUL");
+		return NULL;
+	}
+	return v;
+}
+
+/* Strict, as the envelope: a member not in names[] is refused. */
+static int members_known(struct lctx *l, const char *const *names)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(l->obj, key, v) {
+		size_t i = 0;
+
+		while (names[i] && strcmp(names[i], key) != 0)
+			i++;
+		if (!names[i])
+			return lbad(l, key, "unknown member");
+	}
+	return 0;
+}
+
+/* n lower-case hex digits, decoded into out when out is not NULL. */
+static bool hex_lower(const char *s, size_t len, size_t n, unsigned char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (len != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = s[i] ? memchr(hex, s[i], 16) : NULL;
+
+		if (!p)
+			return false;
+		if (out && i % 2 == 0)
+			out[i / 2] = (unsigned char)((p - hex) << 4);
+		else if (out)
+			out[i / 2] |= (unsigned char)(p - hex);
+	}
+	return true;
+}
+
+/* A node id or peer name member into dst (room for RELAY_NODE_ID_MAX + 1). */
+static void get_name(struct lctx *l, const char *name, const char *what, char *dst)
+{
+	json_t *v = member(l, name, JSON_STRING, true);
+	char reason[64];
+
+	if (!v)
+		return;
+	if (!rr_node_id_ok(json_string_value(v), json_string_length(v))) {
+		snprintf(reason, sizeof reason, "must be a %s ([A-Za-z0-9._-]{1,64})", what);
+		lbad(l, name, reason);
+		return;
+	}
+	memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+}
+
+static void get_proof(struct lctx *l, struct relay_sig *sig)
+{
+	json_t *v = member(l, "proof", JSON_ARRAY, true), *step;
+	size_t i;
+
+	if (!v)
+		return;
+	if (json_array_size(v) > RELAY_PROOF_MAX) {
+		lbad(l, "proof", "must hold at most 16 steps");
+		return;
+	}
+	json_array_foreach(v, i, step) {
+		const char *s = json_string_value(step);
+		size_t len = json_string_length(step);
+		char m[32];
+
+		if (!s || len != PROOF_TEXT || (s[0] != 'l' && s[0] != 'r') || s[1] != ':' ||
+		    !hex_lower(s + 2, len - 2, 2 * RELAY_HASH_LEN, sig->proof[i].hash)) {
+			snprintf(m, sizeof m, "proof[%zu]", i);
+			lbad(l, m, "must be \"l:\" or \"r:\" then 64 lower-case hex digits");
+			return;
+		}
+		sig->proof[i].left = s[0] == 'l';
+	}
+	sig->n_proof = (uint8_t)json_array_size(v);
+}
+
+/* The members a link and a report's sig share: node, kid, at, proof, sig. */
+static void get_sig(struct lctx *l, struct relay_sig *sig)
+{
+	json_t *v;
+	size_t len;
+	const char *s;
+
+	get_name(l, "node", "node id", sig->node);
+	if ((v = member(l, "kid", JSON_STRING, true))) {
+		if (!hex_lower(json_string_value(v), json_string_length(v), RELAY_KID_LEN, NULL))
+			lbad(l, "kid", "must be 16 lower-case hex digits");
+		else
+			memcpy(sig->kid, json_string_value(v), RELAY_KID_LEN + 1);
+	}
+	if ((v = member(l, "at", JSON_INTEGER, true))) {
+		if (json_integer_value(v) < 0)
+			lbad(l, "at", "must be >= 0 (ms since the epoch)");
+		sig->at_ms = json_integer_value(v);
+	}
+	get_proof(l, sig);
+	if ((v = member(l, "sig", JSON_STRING, true))) {
+		s = str(v, &len);
+		if (len != SIG_B64_LEN || b64_pad(s, len) != 2 || b64_decode(s, len, 2, sig->sig))
+			lbad(l, "sig", "not base64 of 64 bytes");
+	}
+}
+
+/* "to" of a link: an address already in its normal form (the statement signs it). */
+static void get_link_to(struct lctx *l, struct relay_att *a)
+{
+	json_t *v = member(l, "to", JSON_STRING, false);
+	struct route_addr addr;
+	size_t len;
+	const char *s;
+	int rc;
+
+	if (!v)
+		return;
+	s = str(v, &len);
+	rc = route_addr_parse(s, len, NULL, &addr);
+	if (rc)
+		lbad(l, "to", route_strerror(rc));
+	else if (addr.len != len || memcmp(addr.text, s, len) != 0)
+		lbad(l, "to", "must be an address in normal form");
+	else
+		memcpy(a->to, addr.text, len + 1);
+}
+
+static int get_link(struct lctx *l, struct relay_att *a)
+{
+	json_t *v;
+
+	if (members_known(l, link_members))
+		return l->rc;
+	get_name(l, "node", "node id", a->sig.node);
+	if ((v = member(l, "rid", JSON_STRING, true))) {
+		if (!rr_rid_ok(json_string_value(v), json_string_length(v)))
+			lbad(l, "rid", RID_RULE);
+		else
+			memcpy(a->rid, json_string_value(v), RELAY_RID_LEN + 1);
+	}
+	get_name(l, "peer", "peer name", a->peer);
+	if ((v = member(l, "level", JSON_STRING, true)) &&
+	    (a->level = relay_att_level_parse(json_string_value(v))) == RELAY_LEVEL_NONE)
+		lbad(l, "level", "must be \"owned\", \"directory\" or \"relayed\"");
+	get_link_to(l, a);
+	get_sig(l, &a->sig);
+	return l->rc;
+}
+
+/* att: 1..RELAY_ATT_MAX links, oldest first, into a new env->att (freed by clear). */
+static int set_att(struct pctx *c, const struct field *f, json_t *v)
+{
+	size_t n = json_array_size(v), i;
+	json_t *o;
+
+	if (n < 1 || n > RELAY_ATT_MAX)
+		return fail(c->err, -RELAY_EFIELD, f->name, "must hold 1 to %d links",
+			    RELAY_ATT_MAX);
+	if (!(c->env->att = calloc(n, sizeof *c->env->att)))
+		return no_memory(c);
+	c->env->n_att = n;
+	json_array_foreach(v, i, o) {
+		struct lctx l = {c, f->name, "", o, 0};
+
+		snprintf(l.pfx, sizeof l.pfx, "att[%zu]", i);
+		if (!json_is_object(o))
+			return fail(c->err, -RELAY_EFIELD, f->name, "%s: must be an object", l.pfx);
+		if (get_link(&l, &c->env->att[i]))
+			return l.rc;
+	}
+	return 0;
+}
+
+/* A report's sig: the reporting node's signature (relay_trust.c checks it). */
+static int set_rsig(struct pctx *c, const struct field *f, json_t *v)
+{
+	struct lctx l = {c, f->name, "sig", v, 0};
+
+	if (!members_known(&l, rsig_members))
+		get_sig(&l, &c->env->rsig);
+	c->env->has_rsig = l.rc == 0;
+	return l.rc;
+}
+
 #define OFF(m)   offsetof(struct relay_envelope, m)
 #define STR      JSON_STRING
 #define INT      JSON_INTEGER
-#define RID_RULE "must be 26 upper-case Crockford base32 characters"
 #define R_ONLY   (F_REQ_REPORT | F_REPORT_ONLY)
 
 /* Every field v1 knows, in the order checked and written. */
@@ -384,16 +650,14 @@ static const struct field fields[] = {
 	{"reason", STR, F_REPORT_ONLY, set_token, OFF(reason), RELAY_ENV_REASON_MAX, NULL,
 	 "must be at most 255 bytes"},
 	{"at", INT, R_ONLY, set_at, 0, 0, NULL, "must be >= 0 (ms since the epoch)"},
+	{"att", JSON_ARRAY, F_MSG_ONLY, set_att, 0, 0, NULL, NULL},
+	{"via", STR, F_REPORT_ONLY, set_token, OFF(via), RELAY_NODE_ID_MAX, rr_node_id_ok,
+	 "must be a peer name ([A-Za-z0-9._-]{1,64})"},
+	{"sig", JSON_OBJECT, F_REPORT_ONLY, set_rsig, 0, 0, NULL, NULL},
 };
 
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
-static const char *const type_reasons[] = {
-	[JSON_STRING] = "must be a string",
-	[JSON_INTEGER] = "must be an integer",
-	[JSON_TRUE] = "must be true or false",
-	[JSON_ARRAY] = "must be an array",
-};
 
 /* Checks presence, kind, JSON type and NUL bytes generically, then the field's own rule. */
 static int apply(struct pctx *c, json_t *obj, const struct field *f)
@@ -408,6 +672,8 @@ static int apply(struct pctx *c, json_t *obj, const struct field *f)
 	}
 	if ((f->flags & F_REPORT_ONLY) && !report)
 		return bad(c, f, "only in a report");
+	if ((f->flags & F_MSG_ONLY) && report)
+		return bad(c, f, "only in a message");
 	if (json_typeof(v) != f->type && !(f->type == JSON_TRUE && json_is_false(v)))
 		return bad(c, f, type_reasons[f->type]);
 	if (f->type == JSON_STRING && memchr(json_string_value(v), '\0', json_string_length(v)))
@@ -609,6 +875,7 @@ void relay_envelope_clear(struct relay_envelope *env)
 	if (!env)
 		return;
 	free(env->body);
+	free(env->att);
 	memset(env, 0, sizeof *env);
 }
 
@@ -662,6 +929,86 @@ static void put_report(json_t *o, const struct relay_envelope *env, int *bad_)
 	put(o, "at", json_integer(env->at_ms), bad_);
 }
 
+static json_t *hex_json(const char *pfx, const unsigned char *b, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char buf[2 + 2 * RELAY_HASH_LEN + 1];
+	size_t k = strlen(pfx);
+
+	if (k + 2 * n >= sizeof buf)
+		return NULL;
+	memcpy(buf, pfx, k);
+	for (size_t i = 0; i < n; i++) {
+		buf[k++] = hex[b[i] >> 4];
+		buf[k++] = hex[b[i] & 15];
+	}
+	return json_stringn_nocheck(buf, k);
+}
+
+/* node, kid, at, proof, sig of a link or a report's sig, appended to o in that order. */
+static void put_sig(json_t *o, const struct relay_sig *sig, bool with_node, int *bad_)
+{
+	json_t *proof = json_array();
+	size_t n;
+	char *b64;
+
+	if (with_node)
+		put(o, "node", json_string(sig->node), bad_);
+	put(o, "kid", json_string(sig->kid), bad_);
+	put(o, "at", json_integer(sig->at_ms), bad_);
+	for (size_t i = 0; proof && i < sig->n_proof && i < RELAY_PROOF_MAX; i++)
+		if (json_array_append_new(proof, hex_json(sig->proof[i].left ? "l:" : "r:",
+							   sig->proof[i].hash, RELAY_HASH_LEN)) < 0)
+			*bad_ = 1;
+	put(o, "proof", proof, bad_);
+	b64 = b64_encode(sig->sig, RELAY_SIG_LEN, &n);
+	put(o, "sig", b64 ? json_stringn_nocheck(b64, n) : NULL, bad_);
+	free(b64);
+}
+
+static json_t *att_json(const struct relay_envelope *env)
+{
+	json_t *a = json_array();
+	int failed = !a;
+
+	for (size_t i = 0; !failed && i < env->n_att && i < RELAY_ATT_MAX; i++) {
+		const struct relay_att *l = &env->att[i];
+		json_t *o = json_object();
+		const char *level = relay_att_level_name(l->level);
+
+		if (!o || json_array_append_new(a, o) < 0) {
+			failed = 1;
+			break;
+		}
+		put(o, "node", json_string(l->sig.node), &failed);
+		put(o, "rid", json_string(l->rid), &failed);
+		put(o, "peer", json_string(l->peer), &failed);
+		put(o, "level", level[0] ? json_string(level) : NULL, &failed);
+		if (l->to[0])
+			put(o, "to", json_string(l->to), &failed);
+		put_sig(o, &l->sig, false, &failed);
+	}
+	if (failed) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+static json_t *rsig_json(const struct relay_sig *sig)
+{
+	json_t *o = json_object();
+	int failed = !o;
+
+	if (o)
+		put_sig(o, sig, true, &failed);
+	if (failed) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 char *relay_envelope_to_json(const struct relay_envelope *env, size_t *len)
 {
 	bool report = env->kind == RELAY_ENV_REPORT;
@@ -689,6 +1036,12 @@ char *relay_envelope_to_json(const struct relay_envelope *env, size_t *len)
 	put(o, "hops", hops_json(env), &failed);
 	if (report)
 		put_report(o, env, &failed);
+	if (!report && env->n_att)
+		put(o, "att", att_json(env), &failed);
+	if (report && env->via[0])
+		put(o, "via", json_string(env->via), &failed);
+	if (report && env->has_rsig)
+		put(o, "sig", rsig_json(&env->rsig), &failed);
 	if (!failed)
 		text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);

@@ -223,50 +223,75 @@ static enum MHD_Result reply_store_error(struct relay_req *req, int rc)
 				 queue_strerror(rc));
 }
 
-/* One leased message as the peer receives it: the envelope with our rid, and this node in
- * hops as a push would carry it. NULL (logged) for a record that does not decode. */
-static char *msg_json(const struct relay_config *cfg, const struct queue_msg *m, size_t *len)
+/* One leased message as stored, with our rid and this node in hops as a push would carry
+ * them. -1 (logged) for a record that does not decode. */
+static int msg_load(const struct relay_config *cfg, const struct queue_msg *m,
+		    struct relay_envelope *env)
 {
-	struct relay_envelope env;
-	char *json;
+	bool here = false;
 
-	if (relay_record_decode(cfg->store.keys, m->payload, m->len, &env) != 0) {
+	if (relay_record_decode(cfg->store.keys, m->payload, m->len, env) != 0) {
 		char rid[QUEUE_RID_TEXT + 1];
 		queue_rid_format(&m->st.rid, rid);
 		relay_log(RELAY_LOG_ERROR, "inbox_bad_record", "rid=%s peer=%s", rid,
 			  m->st.dst_peer);
-		return NULL;
+		return -1;
 	}
-	queue_rid_format(&m->st.rid, env.rid);
-	bool here = false;
-	for (size_t i = 0; i < env.n_hops; i++)
-		here = here || strcmp(env.hops[i], cfg->node_id) == 0;
-	if (!here && env.n_hops < RELAY_ENV_HOPS_MAX)
-		snprintf(env.hops[env.n_hops++], sizeof(env.hops[0]), "%s", cfg->node_id);
-	json = relay_envelope_to_json(&env, len);
-	relay_envelope_clear(&env);
+	queue_rid_format(&m->st.rid, env->rid);
+	for (size_t i = 0; i < env->n_hops; i++)
+		here = here || strcmp(env->hops[i], cfg->node_id) == 0;
+	if (!here && env->n_hops < RELAY_ENV_HOPS_MAX)
+		snprintf(env->hops[env->n_hops++], sizeof(env->hops[0]), "%s", cfg->node_id);
+	return 0;
+}
+
+/* The envelope as the peer receives it, with this node's signatures (o). */
+static char *msg_json(struct relay_envelope *env, const struct relay_outgoing *o)
+{
+	struct relay_envelope out = *env; /* shallow: body and att stay env's */
+	struct relay_att *scratch = NULL;
+	char *json;
+
+	if (relay_outgoing_apply(o, &out, &scratch) != 0)
+		return NULL;
+	json = relay_envelope_to_json(&out, NULL);
+	free(scratch);
 	return json;
 }
 
+/* The leased messages, signed together (one signature for the lot). */
 static enum MHD_Result reply_messages(struct relay_req *req, struct ib_poll *p)
 {
 	const struct relay_config *cfg = relay_cfg(req->node);
 	const struct queue_op_lease *l = &p->op.u.lease;
+	struct relay_envelope *envs = calloc(l->n, sizeof(*envs));
+	struct relay_outgoing *o = calloc(l->n, sizeof(*o));
 	char *buf = NULL;
-	size_t len, n = 0;
-	FILE *f = open_memstream(&buf, &len);
-	bool ok = f && fputs("{\"messages\":[", f) >= 0;
+	size_t len, n = 0, k = 0;
+	FILE *f = NULL;
+	bool ok = envs && o;
 
 	for (size_t i = 0; ok && i < l->n; i++) {
-		char *json = msg_json(cfg, &l->msgs[i], NULL);
-		if (!json)
+		if (msg_load(cfg, &l->msgs[i], &envs[k]) != 0)
 			continue; /* offered again after the lease, until it expires */
-		ok = fprintf(f, "%s%s", n++ ? "," : "", json) >= 0;
+		o[k] = (struct relay_outgoing){.env = &envs[k], .rid = envs[k].rid,
+					       .src_peer = l->msgs[i].st.src_peer};
+		k++;
+	}
+	ok = ok && relay_trust_sign_out(cfg, o, k, relay_now_ms()) == 0;
+	ok = ok && (f = open_memstream(&buf, &len)) && fputs("{\"messages\":[", f) >= 0;
+	for (size_t i = 0; ok && i < k; i++) {
+		char *json = msg_json(&envs[i], &o[i]);
+		ok = json && fprintf(f, "%s%s", n++ ? "," : "", json) >= 0;
 		free(json);
 	}
 	ok = ok && fputs("]}", f) >= 0;
 	if (f && fclose(f) != 0)
 		ok = false;
+	for (size_t i = 0; envs && i < k; i++)
+		relay_envelope_clear(&envs[i]);
+	free(envs);
+	free(o);
 	if (!ok) {
 		free(buf);
 		return reply_nomem(req);
@@ -541,7 +566,8 @@ static void ack_report(struct relay_node *node, const struct ack_item *it)
 	if ((rc = queue_status_get(node->q, &it->rid, &st)) != 0)
 		relay_log(RELAY_LOG_ERROR, "ack_report_failed", "rid=%s reason=%s", rid,
 			  relay_log_quote(queue_strerror(rc), q, sizeof(q)));
-	else if ((rc = relay_report_queue(node, it->env, &st, RELAY_REPORT_DELIVERED, NULL)))
+	else if ((rc = relay_report_queue(node, it->env, &st, RELAY_REPORT_DELIVERED, NULL,
+						 st.dst_peer)))
 		relay_log(RELAY_LOG_WARN, "ack_report_failed", "rid=%s reason=%s", rid,
 			  relay_log_quote(relay_strerror(rc), q, sizeof(q)));
 }

@@ -196,6 +196,31 @@ fail:
 	return rc == -RELAY_ENOMEM ? rc : -RELAY_ECONFIG;
 }
 
+static size_t pinned_peers(const struct relay_config *cfg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		n += cfg->peers[i].n_keys > 0;
+	return n;
+}
+
+/* Signing: cfg's node key (generated on first start) and the peers' pinned keys. */
+static int load_trust(struct relay_config *cfg, char *err, size_t errlen)
+{
+	char why[400];
+	int rc = relay_trust_open(cfg, &cfg->trust.keys, why, sizeof(why));
+
+	if (rc != 0) {
+		snprintf(err, errlen, "trust: %s", why);
+		return rc;
+	}
+	relay_log(RELAY_LOG_INFO, "trust_key", "kid=%s attest=%s pinned_peers=%zu",
+		  relay_trust_kid(cfg->trust.keys), cfg->trust.attest ? "yes" : "no",
+		  pinned_peers(cfg));
+	return 0;
+}
+
 int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t n_tables,
 		     struct relay_node **out, char *err, size_t errlen)
 {
@@ -213,7 +238,8 @@ int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t
 	pthread_mutex_init(&n->reload_lock, NULL);
 	if ((rc = make_dirs(cfg->data_dir, err, errlen)) != 0 ||
 	    (rc = open_store(n, cfg, tables, n_tables, err, errlen)) != 0 ||
-	    (rc = load_keys(n, cfg, NULL, err, errlen)) != 0)
+	    (rc = load_keys(n, cfg, NULL, err, errlen)) != 0 ||
+	    (rc = load_trust(cfg, err, errlen)) != 0)
 		goto fail;
 	n->routing = routing_new(cfg->node_id, n->q, NULL);
 	n->limits = relay_limits_new();
@@ -255,6 +281,7 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 	    cur->carrier.plain_http != next->carrier.plain_http)
 		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=carrier-listener");
 	if ((rc = load_keys(n, next, cur, err, errlen)) != 0 ||
+	    (rc = load_trust(next, err, errlen)) != 0 ||
 	    (rc = load_routing(n, next, err, errlen)) != 0) {
 		relay_config_free(next);
 		return rc;
@@ -322,7 +349,7 @@ int relay_node_report(struct relay_node *n, const struct relay_envelope *env,
 		      const struct queue_status *st, enum relay_report_status status,
 		      const char *reason)
 {
-	return relay_report_queue(n, env, st, status, reason);
+	return relay_report_queue(n, env, st, status, reason, NULL);
 }
 
 void relay_node_stop(struct relay_node *n)

@@ -174,13 +174,14 @@ void relay_delivery_free(struct relay_delivery *d);
  * Queues the delivery report for a message that became final (when its
  * envelope asked for one, and it is not itself a report): kind "report",
  * ref = the rid the submitter knows, routed like a message to the original
- * sender. `via` names the carrier it went to when that was a failover.
+ * sender. `reason` says "via <peer>" when that was a linked-account failover; `via`
+ * names the peer a delivered message went to (the signed report's "via"; NULL: none).
  * Asynchronous: the report is durable once its insert commits. Returns 0 or
  * -RELAY_E* (nothing queued).
  */
 int relay_report_queue(struct relay_node *node, const struct relay_envelope *env,
 		       const struct queue_status *st, enum relay_report_status status,
-		       const char *reason);
+		       const char *reason, const char *via);
 
 /* ============================================ statistics (relay_stats.c) */
 

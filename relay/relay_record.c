@@ -9,7 +9,8 @@
  *   off  size     field
  *   0    1        version = 1
  *   1    1        kind: 0 message, 1 report
- *   2    1        flags: bit 0 is_text, bit 1 dlr, bits 2-7 zero (is_text is 0 in a report)
+ *   2    1        flags: bit 0 is_text, bit 1 dlr, bit 2 sealed (version 2), bit 3 trust,
+ *                 bits 4-7 zero (is_text is 0 in a report)
  *   3    1        prio: 0..3
  *   4    8        ts_ms: int64, >= 0
  *   12   4        ttl_s: uint32, >= 1
@@ -21,6 +22,25 @@
  *   ..   1 + str  to: the same
  *   ..   str      type: 1..127 bytes of printable ASCII holding a '/'
  *   ..   str * n  hops: n_hops node ids, 1..64 bytes of [A-Za-z0-9._-] each
+ *   then, when flags bit 3 (trust) is set, in a message:
+ *   ..   1        level: 0..3, the link this node adds when it sends the message on
+ *   ..   1        n_att: 0..16, then n_att links, oldest first:
+ *   ..   str        rid: 0 or 26 bytes of Crockford base32
+ *   ..   str        peer: 1..64 bytes of [A-Za-z0-9._-]
+ *   ..   1          level: 1 owned, 2 directory, 3 relayed
+ *   ..   str        to: 0 bytes (the envelope's), or a normalised address as for from
+ *   ..   sig        the link's signature (below)
+ *   or in a report:
+ *   ..   str      via: 0..64 bytes of [A-Za-z0-9._-]
+ *   ..   1        has_rsig: 0 or 1, then a sig when 1
+ *   where a sig is:
+ *   ..   str        node: 1..64 bytes of [A-Za-z0-9._-]
+ *   ..   str        kid: 16 lower-case hex digits
+ *   ..   8          at_ms: int64, >= 0
+ *   ..   1          n_proof: 0..16, then n_proof steps of 1 side (0 right, 1 left) + 32 hash
+ *   ..   64         the Ed25519 signature
+ *   The section is written only when it holds something (a message: level or a link; a
+ *   report: via or has_rsig), so that records without trust data stay as they were;
  *   then, in a message:
  *   ..   4 + n    body: uint32 length n, then n bytes (valid UTF-8 without NUL if is_text)
  *   or, in a report:
@@ -31,16 +51,17 @@
  *   and nothing after it.
  *
  * Version 2 is a message whose body is sealed (encryption at rest, relay_seal.c): the same
- * up to the hops, with flags bit 2 (sealed) set, then instead of the body:
+ * up to the hops (and the trust section, if any), with flags bit 2 (sealed) set, then
+ * instead of the body:
  *   ..   str      key id: 1..32 bytes of [A-Za-z0-9._-], the key that sealed it
  *   ..   12       nonce: random, one per record
  *   ..   4 + n    ciphertext: uint32 length n, then n bytes (AES-256-GCM of the body)
  *   ..   16       tag
  *   and nothing after it. The associated data is every byte before the ciphertext (the
- * head, ids, addresses, type, hops, key id, nonce and length): the body is bound to its
- * envelope, not to the rid, which the queue assigns after the record is encoded; the record
- * is never rewritten after that (a retry, failover or admin move changes only the queue's
- * status), so nothing is ever sealed twice. Reports are never sealed (they hold no body).
+ * head, ids, addresses, type, hops, trust section, key id, nonce and length): the body is
+ * bound to its envelope, not to the rid, which the queue assigns after the record is
+ * encoded; the record is never rewritten after that (a retry, failover or admin move
+ * changes only the queue's status), so nothing is ever sealed twice. Reports are never sealed (they hold no body).
  */
 #include "relay/relay_priv.h"
 
@@ -55,6 +76,9 @@
 #define FLAG_TEXT      0x01
 #define FLAG_DLR       0x02
 #define FLAG_SEALED    0x04
+#define FLAG_TRUST     0x08
+#define SIG_FIXED      (8 + 1 + RELAY_SIG_LEN) /* at_ms, n_proof, the signature */
+#define STEP_SIZE      (1 + RELAY_HASH_LEN)
 #define SEAL_EXTRA     (RELAY_SEAL_NONCE_LEN + RELAY_SEAL_TAG_LEN)
 #define PRIO_MAX       3
 
@@ -90,6 +114,71 @@ static size_t str_size(const char *s, size_t cap)
 #define PUT_STR(p, member) put_str((p), (member), sizeof(member))
 #define STR_SIZE(member)   str_size((member), sizeof(member))
 
+/* Whether env has a trust section to write. */
+static bool has_trust(const struct relay_envelope *env)
+{
+	if (env->kind == RELAY_ENV_REPORT)
+		return env->via[0] || env->has_rsig;
+	return env->level != RELAY_LEVEL_NONE || env->n_att > 0;
+}
+
+static size_t sig_size(const struct relay_sig *s)
+{
+	return STR_SIZE(s->node) + STR_SIZE(s->kid) + SIG_FIXED + s->n_proof * STEP_SIZE;
+}
+
+static size_t trust_size(const struct relay_envelope *env)
+{
+	size_t n;
+
+	if (!has_trust(env))
+		return 0;
+	if (env->kind == RELAY_ENV_REPORT)
+		return STR_SIZE(env->via) + 1 + (env->has_rsig ? sig_size(&env->rsig) : 0);
+	n = 2;
+	for (size_t i = 0; i < env->n_att; i++) {
+		const struct relay_att *a = &env->att[i];
+
+		n += STR_SIZE(a->rid) + STR_SIZE(a->peer) + 1 + STR_SIZE(a->to) + sig_size(&a->sig);
+	}
+	return n;
+}
+
+static void put_sig(unsigned char **p, const struct relay_sig *s)
+{
+	PUT_STR(p, s->node);
+	PUT_STR(p, s->kid);
+	put_le(p, (uint64_t)s->at_ms, 8);
+	put_le(p, s->n_proof, 1);
+	for (size_t i = 0; i < s->n_proof; i++) {
+		put_le(p, s->proof[i].left, 1);
+		put_bytes(p, s->proof[i].hash, RELAY_HASH_LEN);
+	}
+	put_bytes(p, s->sig, RELAY_SIG_LEN);
+}
+
+static void put_trust(unsigned char **p, const struct relay_envelope *env)
+{
+	if (env->kind == RELAY_ENV_REPORT) {
+		PUT_STR(p, env->via);
+		put_le(p, env->has_rsig, 1);
+		if (env->has_rsig)
+			put_sig(p, &env->rsig);
+		return;
+	}
+	put_le(p, (uint64_t)env->level, 1);
+	put_le(p, env->n_att, 1);
+	for (size_t i = 0; i < env->n_att; i++) {
+		const struct relay_att *a = &env->att[i];
+
+		PUT_STR(p, a->rid);
+		PUT_STR(p, a->peer);
+		put_le(p, (uint64_t)a->level, 1);
+		PUT_STR(p, a->to);
+		put_sig(p, &a->sig);
+	}
+}
+
 static size_t record_size(const struct relay_envelope *env)
 {
 	size_t n = HEAD_SIZE + STR_SIZE(env->id) + STR_SIZE(env->rid) + 1 +
@@ -97,6 +186,7 @@ static size_t record_size(const struct relay_envelope *env)
 
 	for (size_t i = 0; i < env->n_hops; i++)
 		n += STR_SIZE(env->hops[i]);
+	n += trust_size(env);
 	if (env->kind == RELAY_ENV_REPORT)
 		return n + STR_SIZE(env->ref) + 1 + STR_SIZE(env->reason) + 8;
 	return n + 4 + env->body_len;
@@ -131,7 +221,7 @@ int relay_record_encode(const struct relay_keyring *keys, const struct relay_env
 	bool report = env->kind == RELAY_ENV_REPORT;
 	bool sealed = keys && !report;
 	unsigned flags = (env->is_text && !report ? FLAG_TEXT : 0) | (env->dlr ? FLAG_DLR : 0) |
-			 (sealed ? FLAG_SEALED : 0);
+			 (sealed ? FLAG_SEALED : 0) | (has_trust(env) ? FLAG_TRUST : 0);
 	unsigned char *buf, *p;
 	size_t size;
 	int rc;
@@ -140,6 +230,11 @@ int relay_record_encode(const struct relay_keyring *keys, const struct relay_env
 	assert(env->n_hops <= RELAY_ENV_HOPS_MAX);
 	assert(report || env->body_len <= UINT32_MAX);
 	assert(report || env->body || env->body_len == 0);
+	assert(report || (env->n_att <= RELAY_ATT_MAX && (env->att || env->n_att == 0) &&
+			  env->level <= RELAY_LEVEL_RELAYED));
+	for (size_t i = 0; !report && i < env->n_att; i++)
+		assert(env->att[i].sig.n_proof <= RELAY_PROOF_MAX);
+	assert(!report || !env->has_rsig || env->rsig.n_proof <= RELAY_PROOF_MAX);
 	size = record_size(env);
 	if (sealed) { /* the key id as a str, the nonce and the tag */
 		assert(relay_keyring_newest(keys));
@@ -165,6 +260,8 @@ int relay_record_encode(const struct relay_keyring *keys, const struct relay_env
 	PUT_STR(&p, env->type);
 	for (size_t i = 0; i < env->n_hops; i++)
 		PUT_STR(&p, env->hops[i]);
+	if (flags & FLAG_TRUST)
+		put_trust(&p, env);
 	if (sealed) {
 		if ((rc = put_sealed(keys, env, buf, p)) != 0) {
 			free(buf);
@@ -293,6 +390,12 @@ static bool utf8_ok(const unsigned char *s, size_t len)
 }
 
 /* An address is stored normalised: parsing it again must give it back unchanged. */
+static bool addr_normal(const char *text, size_t n, struct route_addr *a)
+{
+	return route_addr_parse(text, n, NULL, a) == 0 && a->len == n &&
+	       memcmp(a->text, text, n + 1) == 0;
+}
+
 static void get_addr(struct rd *r, struct route_addr *a)
 {
 	char text[ROUTE_ADDR_MAX];
@@ -301,13 +404,110 @@ static void get_addr(struct rd *r, struct route_addr *a)
 
 	if (r->bad)
 		return;
-	if (route_addr_parse(text, n, NULL, a) != 0 || (uint64_t)a->kind != kind || a->len != n ||
-	    memcmp(a->text, text, n + 1) != 0)
+	if (!addr_normal(text, n, a) || (uint64_t)a->kind != kind)
 		r->bad = true;
 }
 
-/* The fixed head and every field both kinds share; whether the body is sealed. */
-static bool get_common(struct rd *r, struct relay_envelope *env)
+/* ------------------------------------------------------ the trust section */
+
+static void get_bytes(struct rd *r, void *dst, size_t n)
+{
+	if (r->bad || r->left < n) {
+		r->bad = true;
+		return;
+	}
+	memcpy(dst, r->p, n);
+	r->p += n;
+	r->left -= n;
+}
+
+static bool kid_ok(const char *s, size_t len)
+{
+	if (len != RELAY_KID_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static bool name_or_none(const char *s, size_t len)
+{
+	return len == 0 || rr_node_id_ok(s, len);
+}
+
+static void get_sig(struct rd *r, struct relay_sig *s)
+{
+	uint64_t n, side;
+
+	get_token(r, s->node, RELAY_NODE_ID_MAX, rr_node_id_ok);
+	get_token(r, s->kid, RELAY_KID_LEN, kid_ok);
+	s->at_ms = get_ms(r);
+	n = get_le(r, 1);
+	if (n > RELAY_PROOF_MAX)
+		r->bad = true;
+	for (size_t i = 0; !r->bad && i < n; i++) {
+		side = get_le(r, 1);
+		if (side > 1)
+			r->bad = true;
+		s->proof[i].left = side == 1;
+		get_bytes(r, s->proof[i].hash, RELAY_HASH_LEN);
+	}
+	s->n_proof = r->bad ? 0 : (uint8_t)n;
+	get_bytes(r, s->sig, RELAY_SIG_LEN);
+}
+
+static void get_link(struct rd *r, struct relay_att *a)
+{
+	struct route_addr addr;
+	uint64_t level;
+	size_t n;
+
+	get_token(r, a->rid, RELAY_RID_LEN, rid_or_none);
+	get_token(r, a->peer, RELAY_NODE_ID_MAX, rr_node_id_ok);
+	level = get_le(r, 1);
+	if (level < RELAY_LEVEL_OWNED || level > RELAY_LEVEL_RELAYED)
+		r->bad = true;
+	a->level = r->bad ? RELAY_LEVEL_NONE : (enum relay_att_level)level;
+	n = get_str(r, a->to, 0, ROUTE_ADDR_MAX - 1);
+	if (!r->bad && n && !addr_normal(a->to, n, &addr))
+		r->bad = true;
+	get_sig(r, &a->sig);
+}
+
+/* The trust section; a new env->att when it holds links. Written only when not empty. */
+static int get_trust(struct rd *r, struct relay_envelope *env)
+{
+	uint64_t level, n, has;
+
+	if (env->kind == RELAY_ENV_REPORT) {
+		get_token(r, env->via, RELAY_NODE_ID_MAX, name_or_none);
+		has = get_le(r, 1);
+		if (has > 1 || (has == 0 && !env->via[0]))
+			r->bad = true;
+		env->has_rsig = !r->bad && has == 1;
+		if (env->has_rsig)
+			get_sig(r, &env->rsig);
+		return 0;
+	}
+	level = get_le(r, 1);
+	n = get_le(r, 1);
+	if (level > RELAY_LEVEL_RELAYED || n > RELAY_ATT_MAX || (level == 0 && n == 0))
+		r->bad = true;
+	if (r->bad)
+		return 0;
+	env->level = (enum relay_att_level)level;
+	if (n && !(env->att = calloc((size_t)n, sizeof *env->att)))
+		return -RELAY_ENOMEM;
+	env->n_att = (size_t)n;
+	for (size_t i = 0; !r->bad && i < env->n_att; i++)
+		get_link(r, &env->att[i]);
+	return 0;
+}
+
+/* The fixed head and every field both kinds share; whether the body is sealed, and in
+ * *trust whether a trust section follows. */
+static bool get_common(struct rd *r, struct relay_envelope *env, bool *trust)
 {
 	uint64_t version, kind, flags, prio, n_hops;
 	bool sealed;
@@ -322,7 +522,8 @@ static bool get_common(struct rd *r, struct relay_envelope *env)
 	env->ttl_s = (uint32_t)get_le(r, 4);
 	n_hops = get_le(r, 1);
 	sealed = flags & FLAG_SEALED;
-	if (kind > 1 || flags & ~(uint64_t)(FLAG_TEXT | FLAG_DLR | FLAG_SEALED) ||
+	*trust = flags & FLAG_TRUST;
+	if (kind > 1 || flags & ~(uint64_t)(FLAG_TEXT | FLAG_DLR | FLAG_SEALED | FLAG_TRUST) ||
 	    prio > PRIO_MAX || env->ttl_s == 0 || n_hops > RELAY_ENV_HOPS_MAX ||
 	    (kind == 1 && (flags & FLAG_TEXT)) || sealed != (version == RECORD_SEALED) ||
 	    (sealed && kind != 0))
@@ -423,16 +624,18 @@ int relay_record_decode(const struct relay_keyring *keys, const void *buf, size_
 			struct relay_envelope *out)
 {
 	struct rd r = {buf, len, false};
-	bool sealed;
+	bool sealed, trust = false;
 	int rc = 0;
 
 	memset(out, 0, sizeof *out);
 	if (!buf)
 		return -RELAY_ERECORD;
-	sealed = get_common(&r, out);
-	if (out->kind == RELAY_ENV_REPORT)
+	sealed = get_common(&r, out, &trust);
+	if (trust && !r.bad)
+		rc = get_trust(&r, out);
+	if (!rc && out->kind == RELAY_ENV_REPORT)
 		get_report(&r, out);
-	else if (!r.bad)
+	else if (!rc && !r.bad)
 		rc = sealed ? get_sealed(&r, keys, buf, out) : get_body(&r, out);
 	if (!rc && (r.bad || r.left != 0))
 		rc = -RELAY_ERECORD;

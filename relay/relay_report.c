@@ -119,7 +119,7 @@ static int destination(struct relay_node *node, const struct relay_envelope *rep
 
 int relay_report_queue(struct relay_node *node, const struct relay_envelope *env,
 		       const struct queue_status *st, enum relay_report_status status,
-		       const char *reason)
+		       const char *reason, const char *via)
 {
 	const struct relay_config *cfg = relay_cfg(node);
 	int64_t now = relay_now_ms();
@@ -140,6 +140,8 @@ int relay_report_queue(struct relay_node *node, const struct relay_envelope *env
 		reason = st->route;
 	queue_rid_format(&st->rid, rid);
 	build(&rep, cfg, env, rid, status, reason, now);
+	if (status == RELAY_REPORT_DELIVERED)
+		copy_text(rep.via, sizeof(rep.via), via);
 	if (!(r = calloc(1, sizeof(*r))))
 		return -RELAY_ENOMEM;
 	r->node = node;

@@ -90,20 +90,53 @@ __attribute__((format(printf, 5, 6))) static bool refuse(struct slot *sl, unsign
 
 /* ------------------------------------------------------- checking an element */
 
-/* Anti-spoofing: from must belong to the submitting peer (a relay vouches for its own). */
-static bool check_from(struct check *c, struct slot *sl, const struct relay_envelope *env)
+/* Anti-spoofing: from must belong to the submitting peer (a relay vouches for its own).
+ * *level: how it is bound to from, for this node's attestation link. */
+static bool check_from(struct check *c, struct slot *sl, const struct relay_envelope *env,
+		       enum relay_att_level *level)
 {
-	enum route_trust level;
-	int rc = route_may_send(c->s->node->routing, c->peer->name, &env->from, &level);
+	enum route_trust trust;
+	int rc = route_may_send(c->s->node->routing, c->peer->name, &env->from, &trust);
 
-	if (rc == 0)
+	if (rc == 0) {
+		*level = trust == ROUTE_TRUST_OWNED       ? RELAY_LEVEL_OWNED
+			 : trust == ROUTE_TRUST_DIRECTORY ? RELAY_LEVEL_DIRECTORY
+							  : RELAY_LEVEL_RELAYED;
 		return true;
+	}
 	if (rc == -ROUTE_ESPOOF)
 		return refuse(sl, MHD_HTTP_FORBIDDEN, "spoofed_from", "from",
 			      "this peer may not send from that address");
 	if (rc == -ROUTE_ESUSPENDED) /* since it authenticated (a reload) */
 		return refuse(sl, MHD_HTTP_FORBIDDEN, "forbidden", NULL, "peer suspended");
 	return refuse(sl, MHD_HTTP_FORBIDDEN, "forbidden", NULL, "%s", route_strerror(rc));
+}
+
+/* Signatures: only a relay sends an attestation chain or a signed report, and one whose
+ * keys are pinned here must send valid ones (relay_trust_check_in). */
+static bool check_trust(struct check *c, struct slot *sl, const struct relay_envelope *env)
+{
+	const struct relay_config *cfg = relay_cfg(c->s->node);
+	const char *field = env->kind == RELAY_ENV_REPORT ? "sig" : "att";
+	char why[sizeof(sl->reason)];
+	int rc;
+
+	if (c->peer->kind != ROUTE_PEER_RELAY) {
+		if (env->n_att || env->has_rsig)
+			return refuse(sl, MHD_HTTP_FORBIDDEN, "bad_attestation", field,
+				      "only a relay peer may send %s", field);
+		return true;
+	}
+	rc = relay_trust_check_in(cfg->trust.keys, relay_config_peer(cfg, c->peer->name), env,
+				  why, sizeof(why));
+	if (rc == -RELAY_ETRUST)
+		return refuse(sl, MHD_HTTP_FORBIDDEN, "bad_attestation", field, "%s", why);
+	if (rc != 0) {
+		sl->retry_after = RETRY_AGAIN_S;
+		return refuse(sl, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
+			      "out of memory");
+	}
+	return true;
 }
 
 /* Routing, as a dry run: where it goes (sl->dst), push or pull, and when it is due. */
@@ -196,6 +229,7 @@ static bool prepare(struct check *c, struct slot *sl, struct relay_envelope *env
 static void check_item(struct check *c, struct slot *sl, struct relay_env_item *it)
 {
 	struct relay_envelope *env = &it->env;
+	enum relay_att_level level = RELAY_LEVEL_NONE;
 	enum queue_mode mode;
 	int64_t due, expires;
 
@@ -204,8 +238,12 @@ static void check_item(struct check *c, struct slot *sl, struct relay_env_item *
 		       it->err.code ? it->err.code : "bad_field", it->err.field, "%s", it->err.reason);
 		return;
 	}
-	if (!check_from(c, sl, env))
+	if (!check_from(c, sl, env, &level) || !check_trust(c, sl, env))
 		return;
+	/* the link this node adds when the message leaves it (relay_trust_sign_out) */
+	env->level = env->kind == RELAY_ENV_MESSAGE && relay_cfg(c->s->node)->trust.attest
+			     ? level
+			     : RELAY_LEVEL_NONE;
 	expires = env->ts_ms + (int64_t)env->ttl_s * 1000;
 	if (expires <= c->now) {
 		refuse(sl, MHD_HTTP_BAD_REQUEST, "bad_field", "ttl",

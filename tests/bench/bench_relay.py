@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """The carrier API under wrk (issue 5, `make bench`): (a) a bare libmicrohttpd server, (b)
 interlinkd storing with sync = full and nothing delivered, (c) interlinkd delivering to a local
-sink; prints requests/s, p50/p99 latency, delivered/s and the ratios b/a, c/a beside targets."""
+sink, (d) the same with signing (docs/trust.md) and encryption at rest, which (c) has off;
+prints requests/s, p50/p99 latency, delivered/s and the ratios b/a, c/a, d/c beside targets."""
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -24,6 +26,7 @@ LUA = os.path.join(ROOT, "tests", "bench", "wrk_post.lua")
 FROM = "+821000000001"      # owned by the bench peer (+8210)
 TO = "+829000000001"        # routed to the destination peer (+8290)
 TARGET_B, TARGET_C = 0.5, 0.35
+TARGET_TRUST = 0.8          # (d)/(c): signing and encryption at rest against neither
 ERROR_SHARE = 0.5           # above this share of non-2xx answers a rate means nothing
 DRAIN_MAX_S = 10            # how long (c) waits after the load for the backlog to go
 
@@ -164,13 +167,18 @@ class Peer:
         return "\n".join(lines + ["}"]) + "\n"
 
 
-def node_config(data_dir, port, admin_port, bench, dest, log_level):
-    """sync = full; the bench peer may send as fast as it can; dest takes all of +8290."""
+def node_config(data_dir, port, admin_port, bench, dest, log_level, key_file=None):
+    """sync = full; the bench peer may send as fast as it can; dest takes all of +8290.
+    With key_file: bodies sealed at rest and outgoing messages signed (docs/trust.md);
+    without: neither."""
+    store = f'  encrypt = true\n  key-file = "{key_file}"\n' if key_file else ""
+    attest = "true" if key_file else "false"
     return (f'node-id = "bench.interlink"\ndata-dir = "{data_dir}"\nlog-level = "{log_level}"\n'
             f'carrier-listener {{\n  address = "127.0.0.1"\n  port = {port}\n'
             f'  plain-http = true\n}}\n'
             f'admin-listener {{\n  address = "127.0.0.1"\n  port = {admin_port}\n}}\n'
-            f'store {{\n  sync = "full"\n}}\n'
+            f'store {{\n  sync = "full"\n{store}}}\n'
+            f'trust {{\n  attest = {attest}\n}}\n'
             + bench.section() + dest.section()
             + f'route {{\n  prefix = "+8290"\n  peer = "{dest.name}"\n}}\n')
 
@@ -269,13 +277,19 @@ class Bench:
         self.stop_all()
         return r
 
-    def interlinkd(self, label, dest):
+    def interlinkd(self, label, dest, trust=False):
         port, admin = free_port(), free_port()
         bench = Peer("bench", "+8210", extra=["rate = 1000000"])
         data = os.path.join(self.work, f"data-{label}")
         conf = os.path.join(self.work, f"interlink-{label}.conf")
+        key_file = None
+        if trust:
+            key_file = os.path.join(self.work, f"store-{label}.key")
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, b"k1:" + base64.b64encode(os.urandom(32)) + b"\n")
+            os.close(fd)
         with open(conf, "w") as f:
-            f.write(node_config(data, port, admin, bench, dest, self.args.log_level))
+            f.write(node_config(data, port, admin, bench, dest, self.args.log_level, key_file))
         url = f"http://127.0.0.1:{port}"
         d = self.start(f"interlinkd-{label}", [self.args.interlinkd, "-c", conf],
                        url + "/v1/health")
@@ -289,15 +303,18 @@ class Bench:
         self.stop_all()
         return r
 
-    def case_c(self):
+    def case_d(self):
+        return self.case_c(label="d", trust=True)
+
+    def case_c(self, label="c", trust=False):
         sport = free_port()
         surl = f"http://127.0.0.1:{sport}"
         self.start("sink", [self.args.bare_mhd, "-s", str(sport)], surl + "/count")
         sink = Peer("sink", "+8290", endpoints=[surl + "/v1/deliver"],
                     extra=["max-queue = 100000000"])
-        d, url, token = self.interlinkd("c", sink)
+        d, url, token = self.interlinkd(label, sink, trust)
         before = self.sink_count(surl)
-        r = self.run_loaded(d, url, token, "c")
+        r = self.run_loaded(d, url, token, label)
         after = self.sink_count(surl)
         r["delivered"] = after["distinct"] - before["distinct"]
         r["dlv_rate"] = r["delivered"] / r["seconds"] if r["seconds"] else 0.0
@@ -344,7 +361,8 @@ class Bench:
         if kind in ("tmpfs", "ramfs"):
             print("warning: the data directory is in memory: sync = full costs nothing there")
         sys.stdout.flush()
-        for label, fn in (("a", self.case_a), ("b", self.case_b), ("c", self.case_c)):
+        for label, fn in (("a", self.case_a), ("b", self.case_b), ("c", self.case_c),
+                          ("d", self.case_d)):
             if self.args.quiet_wait and not wait_quiet(self.args.quiet_wait):
                 self.notes.append(f"({label}) the machine was still busy after "
                                   f"{self.args.quiet_wait} s of waiting")
@@ -381,8 +399,8 @@ class Bench:
         return True
 
     def report(self):
-        a, b, c = (self.results.get(k) for k in "abc")
-        ok = {k: self.usable(r, k) for k, r in (("a", a), ("b", b), ("c", c))}
+        a, b, c, d = (self.results.get(k) for k in "abcd")
+        ok = {k: self.usable(r, k) for k, r in (("a", a), ("b", b), ("c", c), ("d", d))}
         self.broken = not all(ok.values())
         base = a["ok_rate"] if ok["a"] and a["ok_rate"] else None
         rows, self.verdict = [], True
@@ -390,7 +408,8 @@ class Bench:
         def ms(v):
             return "-" if v is None else f"{v:.2f}ms"
 
-        def row(name, r, good, rate_key="ok_rate", ratio_name="", target=None, lat=True):
+        def row(name, r, good, rate_key="ok_rate", ratio_name="", target=None, lat=True,
+                base_r=None):
             if r is None:
                 rows.append((name, "-", "-", "-", "-", "", "", "did not run"))
                 self.verdict = False
@@ -402,10 +421,11 @@ class Bench:
                 self.verdict = False
                 return
             rate = f"{r[rate_key]:.0f}"
-            if target is None or base is None:
+            denom = base_r[rate_key] if base_r else base
+            if target is None or not denom:
                 rows.append((name, req, rate, p50, p99, "", "", ""))
                 return
-            ratio = r[rate_key] / base
+            ratio = r[rate_key] / denom
             met = ratio >= target
             self.verdict &= met
             rows.append((name, req, rate, p50, p99, f"{ratio_name} {ratio:.2f}",
@@ -419,6 +439,12 @@ class Bench:
         if c is not None and ok["c"]:
             row("    delivered at the sink", c, True, rate_key="dlv_rate", ratio_name="c/a",
                 target=TARGET_C, lat=False)
+        both = ok["c"] and ok["d"] and c is not None
+        row("(d) as (c), signed + sealed: accepted", d, ok["d"], ratio_name="d/c",
+            target=TARGET_TRUST if both else None, base_r=c if both else None)
+        if d is not None and ok["d"]:
+            row("    delivered at the sink", d, True, rate_key="dlv_rate", ratio_name="d/c",
+                target=TARGET_TRUST if both else None, lat=False, base_r=c if both else None)
         head = ("case", "req/s", "2xx/s", "p50", "p99", "ratio", "target", "")
         widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
         print()
@@ -429,12 +455,14 @@ class Bench:
             if i == 0:
                 print("-" * (sum(widths) + 2 * (len(widths) - 1)))
         print()
-        if c is not None and ok["c"]:
-            print(f"(c) delivered {c['delivered']} during the load; backlog at its end "
-                  f"{c['backlog']}; " + (f"drained in {c['drain_s']:.1f} s" if not c["left"]
-                                          else f"{c['left']} still undelivered after "
-                                               f"{c['drain_s']:.1f} s")
-                  + f"; duplicate deliveries: {c['dups']}")
+        for label, r in (("c", c), ("d", d)):
+            if r is None or not ok[label]:
+                continue
+            print(f"({label}) delivered {r['delivered']} during the load; backlog at its end "
+                  f"{r['backlog']}; " + (f"drained in {r['drain_s']:.1f} s" if not r["left"]
+                                          else f"{r['left']} still undelivered after "
+                                               f"{r['drain_s']:.1f} s")
+                  + f"; duplicate deliveries: {r['dups']}")
         self.report_cpu()
         for n in self.notes:
             print("note: " + n)
@@ -444,7 +472,7 @@ class Bench:
     def report_cpu(self):
         """CPU seconds used during each load, and the server's CPU per 2xx answer."""
         print("CPU seconds during the load (user + system):")
-        for label in "abc":
+        for label in "abcd":
             r = self.results.get(label)
             if not r:
                 continue

@@ -111,6 +111,13 @@ static int parse(const char *tmpl, struct relay_config **out, char *err, size_t 
 #define AUTH       "token-sha256 = \"" H64 "\" "
 #define OWNS       "owns = {\"+8210\"} "
 #define PEER_OK    "peer \"p\" { " AUTH OWNS "}\n"
+/* Ed25519 public keys (any 32 bytes do) and their kids: printf '%s' KEY | base64 -d |
+ * sha256sum | cut -c1-16 */
+#define K1     "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define K1_KID "630dcd2966c43366"
+#define K2     "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+#define K2_KID "72dbb7336c767800"
+#define KEYS(list) PEER(AUTH OWNS "\nkeys = {" list "}")
 
 /* ------------------------------------------------------------- bad files */
 
@@ -355,6 +362,50 @@ static const struct bad bad_cases[] = {
      "t.conf:5: peer \"p\": owns: '+8210' is listed twice"},
     {MIN PEER(AUTH "\nowns = {\"+8210\"}\nowns = {\"+8211\"}"),
      "t.conf:6: peer \"p\": owns is given twice (first at line 5)"},
+    /* peer keys (trust pins) */
+    {MIN KEYS("\"AAEC!\""), "t.conf:5: peer \"p\": keys: 'AAEC!' is not standard base64"},
+    {MIN KEYS("\"" K1 "\",\n\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=\""),
+     "t.conf:6: peer \"p\": keys: 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=' is not "
+     "standard base64"},
+    {MIN KEYS("\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\""),
+     "t.conf:5: peer \"p\": keys: 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8' is not "
+     "standard base64"},
+    {MIN KEYS("\"AAECAw==\""),
+     "t.conf:5: peer \"p\": keys: 'AAECAw==' is 4 bytes, not a 32-byte Ed25519 public key"},
+    {MIN KEYS("\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIj\""),
+     "t.conf:5: peer \"p\": keys: 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIj' is 36 "
+     "bytes, not a 32-byte Ed25519 public key"},
+    {MIN KEYS("\"" K1 " until 2027-02-29T00:00:00Z\""),
+     "t.conf:5: peer \"p\": keys: '2027-02-29T00:00:00Z' after until is not a UTC time "
+     "YYYY-MM-DDTHH:MM:SSZ"},
+    {MIN KEYS("\"" K1 " until 2027-01-01 00:00:00\""),
+     "t.conf:5: peer \"p\": keys: '2027-01-01 00:00:00' after until is not a UTC time "
+     "YYYY-MM-DDTHH:MM:SSZ"},
+    {MIN KEYS("\"" K1 " until 2027-01-01T24:00:00Z\""),
+     "t.conf:5: peer \"p\": keys: '2027-01-01T24:00:00Z' after until is not a UTC time "
+     "YYYY-MM-DDTHH:MM:SSZ"},
+    {MIN KEYS("\"" K1 " until 2027-01-01T00:00:00+00:00\""),
+     "t.conf:5: peer \"p\": keys: '2027-01-01T00:00:00+00:00' after until is not a UTC time "
+     "YYYY-MM-DDTHH:MM:SSZ"},
+    {MIN KEYS("\"" K1 " since 2027-01-01T00:00:00Z\""),
+     "t.conf:5: peer \"p\": keys: '" K1 " since 2027-01-01T00:00:00Z' must be \"BASE64\" or "
+     "\"BASE64 until YYYY-MM-DDTHH:MM:SSZ\""},
+    {MIN KEYS("\"" K1 " until\""), "t.conf:5: peer \"p\": keys: '" K1 " until' must be "
+     "\"BASE64\" or \"BASE64 until YYYY-MM-DDTHH:MM:SSZ\""},
+    {MIN KEYS("\"" K2 "\", \"" K1 "\",\n\"" K1 " until 2027-01-01T00:00:00Z\""),
+     "t.conf:6: peer \"p\": keys: key " K1_KID " is listed twice (first at line 5)"},
+    {MIN PEER(AUTH OWNS "\nkeys = {\"" K1 "\"}\nkeys = {\"" K2 "\"}"),
+     "t.conf:6: peer \"p\": keys is given twice (first at line 5)"},
+    /* trust */
+    {MIN "trust {\n key-valid-until = \"2027-13-01T00:00:00Z\"\n}\n",
+     "t.conf:4: trust: key-valid-until must be a UTC time such as \"2027-01-01T00:00:00Z\""},
+    {MIN "trust { key-valid-until = \"1970-01-01T00:00:00Z\" }\n",
+     "t.conf:3: trust: key-valid-until must be a UTC time such as \"2027-01-01T00:00:00Z\""},
+    {MIN "trust { attestt = true }\n", "t.conf:3: unknown option 'attestt' in section 'trust'"},
+    {MIN "trust { attest = maybe }\n", "t.conf:3: trust: attest must be true or false"},
+    {MIN "trust { key-file = \"\" }\n", "t.conf:3: trust: key-file must be a file name"},
+    {MIN "trust { }\ntrust { attest = false }\n",
+     "~t.conf:4: section 'trust' is given twice"},
     {MIN PEER(AUTH), "t.conf:3: peer \"p\": a carrier needs owns (the prefixes and domains it "
                      "sends from)"},
     {MIN PEER(AUTH OWNS "\nrate = 0"), "t.conf:5: peer \"p\": rate must be between 1 and 1000000"},
@@ -486,6 +537,58 @@ static void test_defaults(void **state)
 	assert_null(c->peers);
 	assert_int_equal(c->n_routes, 0);
 	assert_null(c->routes);
+	assert_true(c->trust.attest);
+	assert_null(c->trust.key_file);
+	assert_int_equal(c->trust.key_valid_until_ms, 0);
+	assert_null(c->trust.keys);
+	relay_config_free(c);
+}
+
+/* Pins: decoded, kid computed, until parsed; the trust section's values. */
+static void test_trust(void **state)
+{
+	struct relay_config *c;
+	const struct relay_peer_conf *p;
+	char err[256];
+
+	(void)state;
+	if (parse(MIN "trust {\n attest = false\n key-file = \"/nonexistent/node.pem\"\n"
+	          " key-valid-until = \"2027-11-26T00:00:00Z\"\n}\n"
+	          KEYS("\"" K1 "\", \"" K2 "   until  2027-01-01T00:00:00Z\"") PEER_OK, &c, err,
+	          sizeof(err)) == 0)
+		fail_msg("a duplicate peer was accepted");
+	if (parse(MIN "trust {\n attest = false\n key-file = \"/nonexistent/node.pem\"\n"
+	          " key-valid-until = \"2027-11-26T00:00:00Z\"\n}\n"
+	          KEYS("\"" K1 "\", \"" K2 "   until  2027-01-01T00:00:00Z\""), &c, err,
+	          sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_false(c->trust.attest);
+	assert_string_equal(c->trust.key_file, "/nonexistent/node.pem"); /* made at start-up */
+	assert_true(c->trust.key_valid_until_ms == 1827187200000LL);
+	assert_null(c->trust.keys);
+	p = relay_config_peer(c, "p");
+	assert_non_null(p);
+	assert_int_equal(p->n_keys, 2);
+	assert_string_equal(p->keys[0].kid, K1_KID);
+	assert_true(p->keys[0].until_ms == 0);
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(p->keys[0].pub[i], i);
+	assert_string_equal(p->keys[1].kid, K2_KID);
+	assert_true(p->keys[1].until_ms == 1798761600000LL);
+	assert_int_equal(p->keys[1].pub[0], 0x20);
+	assert_int_equal(p->keys[1].pub[31], 0x3f);
+	relay_config_free(c);
+	if (parse(MIN "trust { }\n" PEER_OK, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_true(c->trust.attest);
+	assert_null(c->trust.key_file);
+	assert_int_equal(c->peers[0].n_keys, 0);
+	assert_null(c->peers[0].keys);
+	relay_config_free(c);
+	if (parse(MIN "trust { key-valid-until = \"2024-02-29T23:59:59Z\" }\n", &c, err,
+	          sizeof(err)) != 0)
+		fail_msg("%s", err); /* a leap day; in the past is relay_trust_open's refusal */
+	assert_true(c->trust.key_valid_until_ms == 1709251199000LL);
 	relay_config_free(c);
 }
 
@@ -950,6 +1053,7 @@ int main(void)
 	    cmocka_unit_test(test_defaults),     cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_twice),        cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_spellings),    cmocka_unit_test(test_peer_defaults),
+	    cmocka_unit_test(test_trust),
 	    cmocka_unit_test(test_err_buffer),   cmocka_unit_test(test_load),
 	    cmocka_unit_test(test_load_missing), cmocka_unit_test(test_durations),
 	    cmocka_unit_test(test_sizes),

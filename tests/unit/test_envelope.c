@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -40,11 +41,45 @@ static const struct relay_env_limits LIM = {MAXBODY, 259200, 604800, "82", NOW_M
 #define HOP4   "\"n1\",\"n2\",\"n3\",\"n4\""
 #define HOP16  HOP4 "," HOP4 "," HOP4 "," HOP4
 
+/* Pieces of attestation links (att) and report signatures (sig). */
+#define KID    "0123456789abcdef"
+#define H64    KID KID KID KID
+#define SIG    "AQIDAQIDAQIDAQIDAQIDAQIDAQIDAQIDAQIDAQIDAQIDAQIDAQIDAQIDAQIDAQIDAQIDAQIDAQID" \
+	       "AQIDAQIDBA==" /* 64 bytes */
+#define LN     "\"node\":\"relay-a\","
+#define LR     "\"rid\":\"" REF "\","
+#define LP     "\"peer\":\"kakao\","
+#define LL     "\"level\":\"owned\","
+#define LK     "\"kid\":\"" KID "\","
+#define LA     "\"at\":5,"
+#define LPR    "\"proof\":[\"l:" H64 "\"],"
+#define LS     "\"sig\":\"" SIG "\""
+#define LINK   "{" LN LR LP LL LK LA LPR LS "}"
+#define LINK4  LINK "," LINK "," LINK "," LINK
+#define LINK16 LINK4 "," LINK4 "," LINK4 "," LINK4
+#define ATT(x) MSG(",\"att\":[" x "]")
+#define RSIG   "{" LN LK LA LPR LS "}"
+#define P4     "\"r:" H64 "\",\"l:" H64 "\",\"r:" H64 "\",\"l:" H64 "\""
+#define P16    P4 "," P4 "," P4 "," P4
+
 /* ------------------------------------------------------------ helpers */
 
 static void *st(const void *p)
 {
 	return (void *)(uintptr_t)p;
+}
+
+static void assert_sig_equal(const struct relay_sig *a, const struct relay_sig *b)
+{
+	assert_string_equal(a->node, b->node);
+	assert_string_equal(a->kid, b->kid);
+	assert_true(a->at_ms == b->at_ms);
+	assert_int_equal(a->n_proof, b->n_proof);
+	for (size_t i = 0; i < a->n_proof; i++) {
+		assert_int_equal(a->proof[i].left, b->proof[i].left);
+		assert_memory_equal(a->proof[i].hash, b->proof[i].hash, RELAY_HASH_LEN);
+	}
+	assert_memory_equal(a->sig, b->sig, RELAY_SIG_LEN);
 }
 
 static void assert_env_equal(const struct relay_envelope *a, const struct relay_envelope *b)
@@ -74,6 +109,19 @@ static void assert_env_equal(const struct relay_envelope *a, const struct relay_
 	assert_int_equal(a->status, b->status);
 	assert_string_equal(a->reason, b->reason);
 	assert_true(a->at_ms == b->at_ms);
+	assert_string_equal(a->via, b->via);
+	assert_int_equal(a->has_rsig, b->has_rsig);
+	if (a->has_rsig)
+		assert_sig_equal(&a->rsig, &b->rsig);
+	assert_int_equal(a->n_att, b->n_att);
+	assert_true(a->n_att == 0 || (a->att && b->att));
+	for (size_t i = 0; i < a->n_att; i++) {
+		assert_string_equal(a->att[i].rid, b->att[i].rid);
+		assert_string_equal(a->att[i].peer, b->att[i].peer);
+		assert_int_equal(a->att[i].level, b->att[i].level);
+		assert_string_equal(a->att[i].to, b->att[i].to);
+		assert_sig_equal(&a->att[i].sig, &b->att[i].sig);
+	}
 }
 
 static void parse_ok(const char *json, const struct relay_env_limits *lim,
@@ -227,6 +275,93 @@ static const struct bad_case bad_cases[] = {
 	      "unknown field"),
 	FIELD("unknown non-ASCII field", MSG(",\"t\\u00e9xt\":1"), "t??xt", "unknown field"),
 	JSON("duplicate key", "{" HEAD "," TEXT "," TEXT "}", "duplicate object key"),
+	FIELD("att not an array", MSG(",\"att\":{}"), "att", "must be an array"),
+	FIELD("att empty", ATT(""), "att", "must hold 1 to 16 links"),
+	FIELD("att 17 links", ATT(LINK16 "," LINK), "att", "must hold 1 to 16 links"),
+	FIELD("att link not an object", ATT(LINK ",1"), "att", "att[1]: must be an object"),
+	FIELD("att unknown member", ATT("{" LN LR LP LL LK LA LPR LS ",\"x\":1}"), "att",
+	      "att[0].x: unknown member"),
+	FIELD("att level on the wire is not env level", ATT("{" LN LR LP LL LK LA LPR LS
+	      ",\"ts\":1}"), "att", "att[0].ts: unknown member"),
+	FIELD("att node missing", ATT("{" LR LP LL LK LA LPR LS "}"), "att",
+	      "att[0].node: is required"),
+	FIELD("att node bad", ATT("{\"node\":\"a:b\"," LR LP LL LK LA LPR LS "}"), "att",
+	      "att[0].node: must be a node id"),
+	FIELD("att node NUL", ATT("{\"node\":\"a\\u0000b\"," LR LP LL LK LA LPR LS "}"), "att",
+	      "att[0].node: must not contain NUL"),
+	FIELD("att node number", ATT("{\"node\":1," LR LP LL LK LA LPR LS "}"), "att",
+	      "att[0].node: must be a string"),
+	FIELD("att rid missing", ATT("{" LN LP LL LK LA LPR LS "}"), "att",
+	      "att[0].rid: is required"),
+	FIELD("att rid bad", ATT("{" LN "\"rid\":\"01arz\"," LP LL LK LA LPR LS "}"), "att",
+	      "att[0].rid: must be 26 upper-case"),
+	FIELD("att peer empty", ATT("{" LN LR "\"peer\":\"\"," LL LK LA LPR LS "}"), "att",
+	      "att[0].peer: must be a peer name"),
+	FIELD("att peer missing", ATT("{" LN LR LL LK LA LPR LS "}"), "att",
+	      "att[0].peer: is required"),
+	FIELD("att level none", ATT("{" LN LR LP "\"level\":\"\"," LK LA LPR LS "}"), "att",
+	      "att[0].level: must be \"owned\", \"directory\" or \"relayed\""),
+	FIELD("att level upper", ATT("{" LN LR LP "\"level\":\"Owned\"," LK LA LPR LS "}"),
+	      "att", "att[0].level: must be"),
+	FIELD("att level missing", ATT("{" LN LR LP LK LA LPR LS "}"), "att",
+	      "att[0].level: is required"),
+	FIELD("att to not normal", ATT("{" LN LR LP LL "\"to\":\"Bob@line.example\"," LK LA LPR
+	      LS "}"), "att", "att[0].to: must be an address in normal form"),
+	FIELD("att to national", ATT("{" LN LR LP LL "\"to\":\"01012345678\"," LK LA LPR LS "}"),
+	      "att", "att[0].to: "),
+	FIELD("att to empty", ATT("{" LN LR LP LL "\"to\":\"\"," LK LA LPR LS "}"), "att",
+	      "att[0].to: "),
+	FIELD("att kid upper", ATT("{" LN LR LP LL "\"kid\":\"0123456789ABCDEF\"," LA LPR LS "}"),
+	      "att", "att[0].kid: must be 16 lower-case hex digits"),
+	FIELD("att kid 15", ATT("{" LN LR LP LL "\"kid\":\"0123456789abcde\"," LA LPR LS "}"),
+	      "att", "att[0].kid: must be 16 lower-case hex digits"),
+	FIELD("att kid missing", ATT("{" LN LR LP LL LA LPR LS "}"), "att",
+	      "att[0].kid: is required"),
+	FIELD("att at negative", ATT("{" LN LR LP LL LK "\"at\":-1," LPR LS "}"), "att",
+	      "att[0].at: must be >= 0"),
+	FIELD("att at string", ATT("{" LN LR LP LL LK "\"at\":\"5\"," LPR LS "}"), "att",
+	      "att[0].at: must be an integer"),
+	FIELD("att at missing", ATT("{" LN LR LP LL LK LPR LS "}"), "att",
+	      "att[0].at: is required"),
+	FIELD("att proof missing", ATT("{" LN LR LP LL LK LA LS "}"), "att",
+	      "att[0].proof: is required"),
+	FIELD("att proof string", ATT("{" LN LR LP LL LK LA "\"proof\":\"\"," LS "}"), "att",
+	      "att[0].proof: must be an array"),
+	FIELD("att proof 17", ATT("{" LN LR LP LL LK LA "\"proof\":[" P16 ",\"l:" H64 "\"]," LS
+	      "}"), "att", "att[0].proof: must hold at most 16 steps"),
+	FIELD("att proof side x", ATT("{" LN LR LP LL LK LA "\"proof\":[\"x:" H64 "\"]," LS "}"),
+	      "att", "att[0].proof[0]: must be \"l:\" or \"r:\""),
+	FIELD("att proof upper hex", ATT("{" LN LR LP LL LK LA "\"proof\":[" P4 ",\"l:" KID KID KID
+	      "0123456789ABCDEF\"]," LS "}"), "att", "att[0].proof[4]: must be"),
+	FIELD("att proof short", ATT("{" LN LR LP LL LK LA "\"proof\":[\"l:" KID "\"]," LS "}"),
+	      "att", "att[0].proof[0]: must be"),
+	FIELD("att proof number", ATT("{" LN LR LP LL LK LA "\"proof\":[1]," LS "}"), "att",
+	      "att[0].proof[0]: must be"),
+	FIELD("att sig missing", ATT("{" LN LR LP LL LK LA "\"proof\":[]}"), "att",
+	      "att[0].sig: is required"),
+	FIELD("att sig 63 bytes", ATT(LINK ",{" LN LR LP LL LK LA LPR "\"sig\":\"" A84 "\"}"),
+	      "att", "att[1].sig: not base64 of 64 bytes"),
+	FIELD("att sig not base64", ATT("{" LN LR LP LL LK LA LPR "\"sig\":\"" A84 "A!==\"}"),
+	      "att", "att[0].sig: not base64 of 64 bytes"),
+	FIELD("att sig unpadded", ATT("{" LN LR LP LL LK LA LPR "\"sig\":\"" A84 "AA\"}"), "att",
+	      "att[0].sig: not base64 of 64 bytes"),
+	FIELD("att sig bits left", ATT("{" LN LR LP LL LK LA LPR "\"sig\":\"" A84 "AB==\"}"),
+	      "att", "att[0].sig: not base64 of 64 bytes"),
+	FIELD("att in a report", REP(",\"att\":[" LINK "]"), "att", "only in a message"),
+	FIELD("via in a message", MSG(",\"via\":\"kakao\""), "via", "only in a report"),
+	FIELD("sig in a message", MSG(",\"sig\":" RSIG), "sig", "only in a report"),
+	FIELD("via bad", REP(",\"via\":\"a b\""), "via", "must be a peer name"),
+	FIELD("via empty", REP(",\"via\":\"\""), "via", "must be a peer name"),
+	FIELD("via number", REP(",\"via\":1"), "via", "must be a string"),
+	FIELD("sig not an object", REP(",\"sig\":[]"), "sig", "must be an object"),
+	FIELD("sig with rid", REP(",\"sig\":{" LN LR LK LA LPR LS "}"), "sig",
+	      "sig.rid: unknown member"),
+	FIELD("sig kid missing", REP(",\"sig\":{" LN LA LPR LS "}"), "sig",
+	      "sig.kid: is required"),
+	FIELD("sig node bad", REP(",\"sig\":{\"node\":\"\"," LK LA LPR LS "}"), "sig",
+	      "sig.node: must be a node id"),
+	FIELD("sig sig bad", REP(",\"sig\":{" LN LK LA LPR "\"sig\":\"AAAA\"}"), "sig",
+	      "sig.sig: not base64 of 64 bytes"),
 	JSON("malformed", "{\"v\":1,", "line 1, column"),
 	JSON("trailing garbage", MSG("") " x", "end of file expected"),
 	JSON("invalid UTF-8", "{" HEAD ",\"text\":\"\xff\"}", "unable to decode byte 0xff"),
@@ -261,6 +396,8 @@ static void test_bad(void **state)
 	}
 	assert_null(env.body); /* nothing to free after a failure */
 	assert_int_equal(env.n_hops, 0);
+	assert_null(env.att);
+	assert_int_equal(env.n_att, 0);
 }
 
 /* ---------------------------------------------- accepted input, round trips */
@@ -338,6 +475,17 @@ static const struct good_case good_cases[] = {
 	{"report empty reason", REP(",\"reason\":\"\"")},
 	{"handle to handle", "{" V1 "," ID ",\"from\":\"ann@kakao.example\"," TO "," TEXT "}"},
 	{"keys in any order", "{" TEXT "," TO "," FROM "," ID "," V1 "}"},
+	{"att one link", ATT(LINK)},
+	{"att two links, to and empty proof",
+	 ATT(LINK ",{" LN LR LP "\"level\":\"relayed\",\"to\":\"+821099998888\"," LK LA
+	     "\"proof\":[]," LS "}")},
+	{"att directory, members in any order",
+	 ATT("{" LS "," LPR LA LK "\"level\":\"directory\"," LP LR "\"node\":\"n._-9\"}")},
+	{"att 16 links", ATT(LINK16)},
+	{"att 16 proof steps", ATT("{" LN LR LP LL LK "\"at\":0,\"proof\":[" P16 "]," LS "}")},
+	{"report via", REP(",\"via\":\"kakao\"")},
+	{"report sig", REP(",\"sig\":" RSIG)},
+	{"report via and sig", REP(",\"sig\":" RSIG ",\"via\":\"" C64 "\"")},
 };
 
 static void test_good(void **state)
@@ -486,6 +634,68 @@ static void test_to_json_exact(void **state)
 			    "\"hops\":[],\"ref\":\"" REF "\",\"status\":\"delivered\",\"at\":1}");
 	free(json);
 	relay_envelope_clear(&env);
+}
+
+/* att, via and sig are written after the other fields, their members in the spec's order. */
+static void test_trust_json_exact(void **state)
+{
+	struct relay_envelope env;
+	char *json;
+
+	(void)state;
+	parse_ok(ATT("{" LS "," LPR LA LK "\"to\":\"+821099998888\"," LL LP LR
+		     "\"node\":\"relay-a\"}"), &LIM, &env);
+	assert_int_equal(env.n_att, 1);
+	assert_int_equal(env.level, RELAY_LEVEL_NONE);
+	assert_int_equal(env.att[0].level, RELAY_LEVEL_OWNED);
+	assert_true(env.att[0].sig.proof[0].left);
+	assert_int_equal(env.att[0].sig.proof[0].hash[1], 0x23);
+	assert_int_equal(env.att[0].sig.sig[0], 1);
+	assert_int_equal(env.att[0].sig.sig[63], 4);
+	json = relay_envelope_to_json(&env, NULL);
+	assert_string_equal(json, "{\"v\":1,\"id\":\"m-1\",\"from\":\"+821012345678\","
+			    "\"to\":\"bob@line.example\",\"ts\":1764146615123,\"ttl\":259200,"
+			    "\"type\":\"text/plain; charset=utf-8\",\"text\":\"hi\","
+			    "\"dlr\":false,\"prio\":1,\"hops\":[],\"att\":[{\"node\":\"relay-a\","
+			    "\"rid\":\"" REF "\",\"peer\":\"kakao\",\"level\":\"owned\","
+			    "\"to\":\"+821099998888\",\"kid\":\"" KID "\",\"at\":5,"
+			    "\"proof\":[\"l:" H64 "\"],\"sig\":\"" SIG "\"}]}");
+	free(json);
+	env.level = RELAY_LEVEL_OWNED; /* never on the wire */
+	json = relay_envelope_to_json(&env, NULL);
+	assert_null(strstr(json, "\"level\":1"));
+	assert_int_equal(strlen(json), strlen(strstr(json, "{")));
+	free(json);
+	relay_envelope_clear(&env);
+	assert_null(env.att);
+	parse_ok(REP(",\"sig\":" RSIG ",\"via\":\"kakao\""), &LIM, &env);
+	assert_true(env.has_rsig);
+	json = relay_envelope_to_json(&env, NULL);
+	assert_string_equal(json, "{\"v\":1,\"id\":\"m-1\",\"kind\":\"report\","
+			    "\"from\":\"+821012345678\",\"to\":\"bob@line.example\","
+			    "\"ts\":1764146615123,\"ttl\":259200,"
+			    "\"type\":\"text/plain; charset=utf-8\",\"dlr\":false,\"prio\":1,"
+			    "\"hops\":[],\"ref\":\"" REF "\",\"status\":\"delivered\",\"at\":1,"
+			    "\"via\":\"kakao\",\"sig\":{\"node\":\"relay-a\",\"kid\":\"" KID "\","
+			    "\"at\":5,\"proof\":[\"l:" H64 "\"],\"sig\":\"" SIG "\"}}");
+	free(json);
+	relay_envelope_clear(&env);
+}
+
+static void test_att_level_names(void **state)
+{
+	(void)state;
+	assert_string_equal(relay_att_level_name(RELAY_LEVEL_NONE), "");
+	assert_string_equal(relay_att_level_name(RELAY_LEVEL_OWNED), "owned");
+	assert_string_equal(relay_att_level_name(RELAY_LEVEL_DIRECTORY), "directory");
+	assert_string_equal(relay_att_level_name(RELAY_LEVEL_RELAYED), "relayed");
+	assert_string_equal(relay_att_level_name((enum relay_att_level)9), "");
+	assert_int_equal(relay_att_level_parse("owned"), RELAY_LEVEL_OWNED);
+	assert_int_equal(relay_att_level_parse("directory"), RELAY_LEVEL_DIRECTORY);
+	assert_int_equal(relay_att_level_parse("relayed"), RELAY_LEVEL_RELAYED);
+	assert_int_equal(relay_att_level_parse(""), RELAY_LEVEL_NONE);
+	assert_int_equal(relay_att_level_parse("Owned"), RELAY_LEVEL_NONE);
+	assert_int_equal(relay_att_level_parse(NULL), RELAY_LEVEL_NONE);
 }
 
 /* A binary body need not be UTF-8; it travels as base64 and comes back byte for byte. */
@@ -828,6 +1038,12 @@ static void test_record_builder_agrees(void **state)
 		n = build(&s, buf);
 		assert_int_equal(decode_exact(buf, n, &env), 0);
 		assert_string_equal(env.hops[1], "relay-a");
+		/* a record without the trust flag: no trust data */
+		assert_null(env.att);
+		assert_int_equal(env.n_att, 0);
+		assert_int_equal(env.level, RELAY_LEVEL_NONE);
+		assert_string_equal(env.via, "");
+		assert_false(env.has_rsig);
 		assert_int_equal(relay_envelope_encode(&env, &rec, &len), 0);
 		assert_int_equal(len, n);
 		assert_memory_equal(rec, buf, n);
@@ -997,6 +1213,216 @@ static void test_record_binary_body(void **state)
 	relay_envelope_clear(&env);
 }
 
+/* ------------------------------------------------- the record's trust section */
+
+#define TRUST_LINK_SIZE 171 /* LINK's bytes in a record */
+
+/* ATT(LINK) with a level, and where its trust section starts in the record. */
+static size_t trust_message(struct relay_envelope *env)
+{
+	unsigned char *rec;
+	size_t len, n_att;
+
+	parse_ok(ATT(LINK), &LIM, env);
+	n_att = env->n_att;
+	env->n_att = 0;
+	assert_int_equal(relay_envelope_encode(env, &rec, &len), 0);
+	free(rec);
+	env->n_att = n_att;
+	env->level = RELAY_LEVEL_RELAYED;
+	return len - 4 - env->body_len; /* before the body's length and bytes */
+}
+
+static void encode_decode(const struct relay_keyring *k, const struct relay_envelope *env,
+			  unsigned version)
+{
+	struct relay_envelope back;
+	unsigned char *rec, *rec2;
+	size_t n, n2;
+
+	assert_int_equal(relay_record_encode(k, env, &rec, &n), 0);
+	assert_int_equal(rec[0], version);
+	assert_int_equal(rec[2] & 0x08, 0x08);
+	assert_int_equal(relay_record_decode(k, rec, n, &back), 0);
+	assert_env_equal(env, &back);
+	assert_int_equal(back.level, env->level);
+	if (version == 1) { /* sealing draws a new nonce */
+		assert_int_equal(relay_record_encode(k, &back, &rec2, &n2), 0);
+		assert_int_equal(n, n2);
+		assert_memory_equal(rec, rec2, n);
+		free(rec2);
+	}
+	free(rec);
+	relay_envelope_clear(&back);
+}
+
+static void test_trust_record_round_trip(void **state)
+{
+	struct relay_envelope env;
+	unsigned char *rec;
+	size_t n;
+
+	(void)state;
+	trust_message(&env);
+	encode_decode(NULL, &env, 1);
+	env.level = RELAY_LEVEL_NONE; /* links only */
+	encode_decode(NULL, &env, 1);
+	relay_envelope_clear(&env);
+	parse_ok(ATT(LINK16), &LIM, &env);
+	encode_decode(NULL, &env, 1);
+	relay_envelope_clear(&env);
+	parse_ok(MSG(""), &LIM, &env);
+	env.level = RELAY_LEVEL_OWNED; /* a level only */
+	encode_decode(NULL, &env, 1);
+	env.level = RELAY_LEVEL_NONE; /* nothing: no section, no flag */
+	assert_int_equal(relay_envelope_encode(&env, &rec, &n), 0);
+	assert_int_equal(rec[2] & 0x08, 0);
+	free(rec);
+	relay_envelope_clear(&env);
+	parse_ok(REP(",\"via\":\"kakao\",\"sig\":" RSIG), &LIM, &env);
+	encode_decode(NULL, &env, 1);
+	env.has_rsig = false;
+	encode_decode(NULL, &env, 1);
+	env.has_rsig = true;
+	env.via[0] = '\0';
+	encode_decode(NULL, &env, 1);
+	relay_envelope_clear(&env);
+}
+
+/* A sealed record carries the section too, inside the associated data. */
+static void test_trust_record_sealed(void **state)
+{
+	char path[] = "/tmp/test_envelope.XXXXXX", err[256];
+	static const char key[] = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n";
+	struct relay_keyring *k = NULL;
+	struct relay_envelope env, back;
+	unsigned char *rec;
+	size_t n, t;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, key, strlen(key)), (ssize_t)strlen(key));
+	close(fd);
+	assert_int_equal(relay_keyring_load(path, &k, err, sizeof err), 0);
+	unlink(path);
+	t = trust_message(&env);
+	encode_decode(k, &env, 2);
+	assert_int_equal(relay_record_encode(k, &env, &rec, &n), 0);
+	rec[t + 51] = 'f'; /* the link's kid: still well-formed, but not what was sealed */
+	assert_int_equal(relay_record_decode(k, rec, n, &back), -RELAY_EKEY);
+	assert_null(back.att);
+	free(rec);
+	relay_envelope_clear(&env);
+	relay_keyring_free(k);
+}
+
+struct trust_case {
+	const char *name;
+	size_t off;         /* from the start of the section */
+	unsigned char byte; /* written there */
+};
+
+/* Offsets in LINK's section: level 0, n_att 1, rid 2, peer 30, link level 37, to 38,
+ * node 40, kid 49, at 67, n_proof 75, side 76, hash 77, sig 109. */
+static const struct trust_case trust_cases[] = {
+	{"trust: level 4", 0, 4},
+	{"trust: level 0xff", 0, 0xff},
+	{"trust: n_att 17", 1, 17},
+	{"trust: n_att 2, one written", 1, 2},
+	{"trust: rid length 25", 2, 25},
+	{"trust: rid lower-case", 4, 'a'},
+	{"trust: peer empty", 30, 0},
+	{"trust: peer length past the end", 31, 0xff},
+	{"trust: peer bad char", 32, ':'},
+	{"trust: link level 0", 37, 0},
+	{"trust: link level 4", 37, 4},
+	{"trust: to length 1", 38, 1},
+	{"trust: to too long", 39, 0x02},
+	{"trust: node empty", 40, 0},
+	{"trust: node bad char", 42, ' '},
+	{"trust: kid length 15", 49, 15},
+	{"trust: kid upper-case", 51, 'A'},
+	{"trust: kid not hex", 51, 'g'},
+	{"trust: at negative", 74, 0x80},
+	{"trust: n_proof 17", 75, 17},
+	{"trust: n_proof 2, one written", 75, 2},
+	{"trust: n_proof 0, one written", 75, 0},
+	{"trust: side 2", 76, 2},
+};
+
+static void test_trust_record_rejected(void **state)
+{
+	const struct trust_case *c = *state;
+	struct relay_envelope env;
+	unsigned char *rec;
+	size_t n, t = trust_message(&env);
+
+	assert_int_equal(relay_envelope_encode(&env, &rec, &n), 0);
+	relay_envelope_clear(&env);
+	assert_int_equal(n, t + 2 + TRUST_LINK_SIZE + 4 + 2);
+	assert_int_equal(rec[t + 37], RELAY_LEVEL_OWNED); /* the offsets are right */
+	assert_int_equal(rec[t + 51], '0');
+	assert_int_equal(rec[t + 76], 1);
+	assert_int_equal(decode_exact(rec, n, &env), 0);
+	relay_envelope_clear(&env);
+	rec[t + c->off] = c->byte;
+	assert_int_equal(decode_exact(rec, n, &env), -RELAY_ERECORD);
+	assert_null(env.att);
+	assert_null(env.body);
+	free(rec);
+}
+
+/* Flags, reports, truncation: what the table cannot say. */
+static void test_trust_record_refused(void **state)
+{
+	struct relay_envelope env;
+	unsigned char *rec;
+	size_t n, t;
+
+	(void)state;
+	t = trust_message(&env); /* the flag cleared: the section would be read as the body */
+	assert_int_equal(relay_envelope_encode(&env, &rec, &n), 0);
+	relay_envelope_clear(&env);
+	rec[2] &= (unsigned char)~0x08;
+	assert_int_equal(decode_exact(rec, n, &env), -RELAY_ERECORD);
+	for (size_t cut = 0; cut < n; cut++) /* no prefix is a record, none read past */
+		assert_int_equal(decode_exact(rec, cut, &env), -RELAY_ERECORD);
+	free(rec);
+	parse_ok(MSG(""), &LIM, &env); /* a section saying nothing is never written */
+	env.level = RELAY_LEVEL_OWNED;
+	assert_int_equal(relay_envelope_encode(&env, &rec, &n), 0);
+	relay_envelope_clear(&env);
+	rec[t] = 0;
+	assert_int_equal(rec[t + 1], 0);
+	assert_int_equal(decode_exact(rec, n, &env), -RELAY_ERECORD);
+	free(rec);
+	parse_ok(REP(""), &LIM, &env); /* a report: via at t, has_rsig at t + 7, kid at t + 19 */
+	assert_int_equal(relay_envelope_encode(&env, &rec, &n), 0);
+	relay_envelope_clear(&env);
+	free(rec);
+	t = n - (2 + RELAY_RID_LEN + 1 + 2 + 8); /* before ref, status, reason, at */
+	for (int i = 0; i < 4; i++) {
+		static const size_t off[] = {2, 7, 7, 19};
+		static const unsigned char byte[] = {':', 2, 0, 'A'};
+
+		parse_ok(REP(",\"via\":\"kakao\",\"sig\":" RSIG), &LIM, &env);
+		if (i == 2)
+			env.has_rsig = false; /* via alone: has_rsig 1 would read past the end */
+		assert_int_equal(relay_envelope_encode(&env, &rec, &n), 0);
+		relay_envelope_clear(&env);
+		assert_int_equal(rec[t + 7], i != 2);
+		assert_int_equal(decode_exact(rec, n, &env), 0);
+		relay_envelope_clear(&env);
+		for (size_t cut = 0; i == 0 && cut < n; cut++)
+			assert_int_equal(decode_exact(rec, cut, &env), -RELAY_ERECORD);
+		rec[t + off[i]] = i == 2 ? 1 : byte[i];
+		assert_int_equal(decode_exact(rec, n, &env), -RELAY_ERECORD);
+		free(rec);
+	}
+}
+
 static void test_clear(void **state)
 {
 	struct relay_envelope env;
@@ -1046,6 +1472,11 @@ int main(void)
 		cmocka_unit_test(test_record_builder_agrees),
 		cmocka_unit_test(test_record_truncated),
 		cmocka_unit_test(test_record_binary_body),
+		cmocka_unit_test(test_trust_json_exact),
+		cmocka_unit_test(test_att_level_names),
+		cmocka_unit_test(test_trust_record_round_trip),
+		cmocka_unit_test(test_trust_record_sealed),
+		cmocka_unit_test(test_trust_record_refused),
 		cmocka_unit_test(test_clear),
 	};
 	int failed = cmocka_run_group_tests_name("envelope", tests, NULL, NULL);
@@ -1053,5 +1484,6 @@ int main(void)
 	RUN_TABLE("envelope refused", bad_cases, test_bad);
 	RUN_TABLE("envelope accepted, round trips", good_cases, test_good);
 	RUN_TABLE("record refused", rec_cases, test_record_rejected);
+	RUN_TABLE("record trust section refused", trust_cases, test_trust_record_rejected);
 	return failed ? 1 : 0;
 }

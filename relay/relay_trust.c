@@ -1,0 +1,914 @@
+/*
+ * Trust between nodes: the node's Ed25519 key, the peers' pinned keys, the statements a
+ * node signs (attestation links, reports), batches of them signed once under an RFC 6962
+ * Merkle root, and the checks made when an envelope comes in or goes out. OpenSSL's
+ * 1-is-success convention stops here; these functions return 0 or -RELAY_E*.
+ */
+#include "relay/relay_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#define KEY_FILE_NAME "node-ed25519.pem"
+#define CACHE_SLOTS   1024 /* verified (root statement, signature) pairs remembered */
+#define BATCH_MAX     ((size_t)1 << RELAY_PROOF_MAX)
+#define HEX_LEN       (2 * RELAY_HASH_LEN)
+#define ROOT_STMT_MAX 256
+
+/* A pinned key, ready for verifying, and the peer it is pinned for. */
+struct trust_pin {
+	char kid[RELAY_KID_LEN + 1];
+	char peer[RELAY_NODE_ID_MAX + 1];
+	int64_t until_ms;
+	EVP_PKEY *pkey;
+};
+
+struct relay_trust {
+	EVP_PKEY *key; /* this node's private key */
+	char kid[RELAY_KID_LEN + 1];
+	unsigned char pub[32];
+	int64_t valid_until_ms;
+	char node[RELAY_NODE_ID_MAX + 1];
+	struct trust_pin *pins;
+	size_t n_pins;
+	/* verified roots: SHA-256(root statement || signature), direct-mapped */
+	pthread_mutex_t lock;
+	bool used[CACHE_SLOTS];
+	unsigned char cache[CACHE_SLOTS][RELAY_HASH_LEN];
+};
+
+/* ------------------------------------------------------------- hashing */
+
+static void hex(const unsigned char *b, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* SHA-256(prefix || a || b); b may be NULL. */
+static void sha256_3(unsigned char prefix, const void *a, size_t alen, const void *b, size_t blen,
+		     unsigned char out[RELAY_HASH_LEN])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+		 EVP_DigestUpdate(ctx, &prefix, 1) == 1 && EVP_DigestUpdate(ctx, a, alen) == 1 &&
+		 (!b || EVP_DigestUpdate(ctx, b, blen) == 1) &&
+		 EVP_DigestFinal_ex(ctx, out, NULL) == 1;
+
+	EVP_MD_CTX_free(ctx);
+	/* SHA-256 cannot fail but for memory; a hash we cannot compute is a broken host */
+	if (!ok)
+		abort();
+}
+
+void relay_leaf_hash(const char *stmt, size_t len, unsigned char out[RELAY_HASH_LEN])
+{
+	sha256_3(0x00, stmt, len, NULL, 0, out);
+}
+
+static void inner_hash(const unsigned char l[RELAY_HASH_LEN], const unsigned char r[RELAY_HASH_LEN],
+		       unsigned char out[RELAY_HASH_LEN])
+{
+	sha256_3(0x01, l, RELAY_HASH_LEN, r, RELAY_HASH_LEN, out);
+}
+
+static void kid_of(const unsigned char pub[32], char kid[RELAY_KID_LEN + 1])
+{
+	unsigned char h[RELAY_HASH_LEN];
+	char h_hex[HEX_LEN + 1];
+
+	if (EVP_Digest(pub, 32, h, NULL, EVP_sha256(), NULL) != 1)
+		abort();
+	hex(h, sizeof(h), h_hex);
+	memcpy(kid, h_hex, RELAY_KID_LEN);
+	kid[RELAY_KID_LEN] = '\0';
+}
+
+/* ---------------------------------------------------------- statements */
+
+/* snprintf's result as a statement length: 0 when it did not fit. */
+static size_t fitted(int w, size_t size)
+{
+	return w > 0 && (size_t)w < size ? (size_t)w : 0;
+}
+
+/* Link `link` of env, after the link whose leaf hash is prev (NULL: the first). */
+static size_t att_one(const struct relay_envelope *env, const struct relay_att *link,
+		      const unsigned char *prev, char *buf, size_t size)
+{
+	const char *level = relay_att_level_name(link->level);
+	unsigned char body[RELAY_HASH_LEN];
+	char body_hex[HEX_LEN + 1], prev_hex[HEX_LEN + 1];
+
+	if (link->level == RELAY_LEVEL_NONE || !level || !*level)
+		return 0;
+	if (EVP_Digest(env->body ? (const void *)env->body : "", env->body ? env->body_len : 0,
+		       body, NULL, EVP_sha256(), NULL) != 1)
+		return 0;
+	hex(body, sizeof(body), body_hex);
+	if (prev)
+		hex(prev, RELAY_HASH_LEN, prev_hex);
+	else
+		snprintf(prev_hex, sizeof(prev_hex), "-");
+	return fitted(snprintf(buf, size,
+			       "interlink-att/1\nnode=%s\nrid=%s\nfrom=%s\nto=%s\nts=%" PRId64
+			       "\nbody=sha256:%s\npeer=%s\nlevel=%s\nprev=%s\n",
+			       link->sig.node, link->rid, env->from.text,
+			       link->to[0] ? link->to : env->to.text, env->ts_ms, body_hex,
+			       link->peer, level, prev_hex),
+		      size);
+}
+
+size_t relay_att_statement(const struct relay_envelope *env, size_t i,
+			   const struct relay_att *link, char *buf, size_t size)
+{
+	unsigned char prev[RELAY_HASH_LEN];
+	char tmp[RELAY_STATEMENT_MAX];
+
+	if (!env || !link || !buf || i > env->n_att || i > RELAY_ATT_MAX)
+		return 0;
+	/* prev chains every earlier statement: walk them from the first */
+	for (size_t j = 0; j < i; j++) {
+		size_t n = att_one(env, &env->att[j], j ? prev : NULL, tmp, sizeof(tmp));
+
+		if (n == 0)
+			return 0;
+		relay_leaf_hash(tmp, n, prev);
+	}
+	return att_one(env, link, i ? prev : NULL, buf, size);
+}
+
+static const char *status_name(enum relay_report_status s)
+{
+	switch (s) {
+	case RELAY_REPORT_DELIVERED:
+		return "delivered";
+	case RELAY_REPORT_EXPIRED:
+		return "expired";
+	case RELAY_REPORT_FAILED:
+		return "failed";
+	}
+	return NULL;
+}
+
+size_t relay_report_statement(const struct relay_envelope *rep, const char *node, char *buf,
+			      size_t size)
+{
+	const char *status;
+
+	if (!rep || !buf || rep->kind != RELAY_ENV_REPORT)
+		return 0;
+	if (rep->has_rsig)
+		node = rep->rsig.node;
+	status = status_name(rep->status);
+	if (!node || !*node || !status)
+		return 0;
+	return fitted(snprintf(buf, size,
+			       "interlink-report/1\nnode=%s\nref=%s\nstatus=%s\nat=%" PRId64
+			       "\nvia=%s\n",
+			       node, rep->ref, status, rep->at_ms, rep->via[0] ? rep->via : "-"),
+		      size);
+}
+
+static size_t root_statement(const char *node, const char *kid, int64_t at_ms,
+			     const unsigned char root[RELAY_HASH_LEN], char *buf, size_t size)
+{
+	char root_hex[HEX_LEN + 1];
+
+	hex(root, RELAY_HASH_LEN, root_hex);
+	return fitted(snprintf(buf, size,
+			       "interlink-batch/1\nnode=%s\nkid=%s\nat=%" PRId64 "\nroot=%s\n",
+			       node, kid, at_ms, root_hex),
+		      size);
+}
+
+/* ------------------------------------------------------------ the key */
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+/* Creates the key file: O_EXCL, 0600, fsync'd. 0, -EEXIST (someone was quicker) or -1. */
+static int key_create(const char *path, EVP_PKEY **out, char *err, size_t errlen)
+{
+	EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	FILE *f = NULL;
+	int fd, ok;
+
+	if (!pkey)
+		return fail(err, errlen, -1, "%s: cannot generate an Ed25519 key", path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+
+		EVP_PKEY_free(pkey);
+		if (e == EEXIST)
+			return -EEXIST;
+		return fail(err, errlen, -1, "%s: cannot be created: %s", path, strerror(e));
+	}
+	f = fdopen(fd, "w");
+	ok = f && PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) == 1 &&
+	     fflush(f) == 0 && fsync(fd) == 0;
+	if (f ? fclose(f) != 0 : close(fd) != 0)
+		ok = 0;
+	if (!ok) {
+		unlink(path);
+		EVP_PKEY_free(pkey);
+		return fail(err, errlen, -1, "%s: cannot be written", path);
+	}
+	*out = pkey;
+	return 0;
+}
+
+static int key_read(const char *path, EVP_PKEY **out, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	EVP_PKEY *pkey;
+	FILE *f;
+
+	if (fd < 0)
+		return fail(err, errlen, errno == ENOENT ? -ENOENT : -1, "%s: cannot be read: %s",
+			    path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(err, errlen, -1, "%s: is not a regular file", path);
+	}
+	if (st.st_mode & 077) {
+		close(fd);
+		return fail(err, errlen, -1,
+			    "%s: readable or writable by group or others (chmod 600)", path);
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return fail(err, errlen, -1, "%s: cannot be read", path);
+	}
+	pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!pkey)
+		return fail(err, errlen, -1, "%s: not a PEM private key", path);
+	if (!EVP_PKEY_is_a(pkey, "ED25519")) {
+		EVP_PKEY_free(pkey);
+		return fail(err, errlen, -1, "%s: not an Ed25519 private key", path);
+	}
+	*out = pkey;
+	return 0;
+}
+
+static int key_load(const char *path, EVP_PKEY **out, char *err, size_t errlen)
+{
+	int rc = key_read(path, out, err, errlen);
+
+	if (rc != -ENOENT)
+		return rc;
+	rc = key_create(path, out, err, errlen);
+	if (rc == -EEXIST) /* created meanwhile: read it */
+		rc = key_read(path, out, err, errlen);
+	return rc;
+}
+
+static int pins_load(struct relay_trust *t, const struct relay_config *cfg, const char *name,
+		     char *err, size_t errlen)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		n += cfg->peers[i].keys ? cfg->peers[i].n_keys : 0;
+	if (n == 0)
+		return 0;
+	t->pins = calloc(n, sizeof(*t->pins));
+	if (!t->pins)
+		return fail(err, errlen, -RELAY_ENOMEM, "%s: out of memory", name);
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const struct relay_peer_conf *p = &cfg->peers[i];
+
+		for (size_t k = 0; p->keys && k < p->n_keys; k++) {
+			struct trust_pin *pin = &t->pins[t->n_pins];
+
+			pin->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+								 p->keys[k].pub, 32);
+			if (!pin->pkey)
+				return fail(err, errlen, -RELAY_ECONFIG,
+					    "%s: peer %s: a pinned key is not an Ed25519 key",
+					    name, p->name);
+			t->n_pins++;
+			kid_of(p->keys[k].pub, pin->kid); /* what the config computed */
+			snprintf(pin->peer, sizeof(pin->peer), "%s", p->name ? p->name : "");
+			pin->until_ms = p->keys[k].until_ms;
+		}
+	}
+	return 0;
+}
+
+int relay_trust_open(const struct relay_config *cfg, struct relay_trust **out, char *err,
+		     size_t errlen)
+{
+	struct relay_trust *t;
+	char *path = NULL;
+	size_t publen = 32;
+	int rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	*out = NULL;
+	if (cfg->trust.key_file)
+		path = strdup(cfg->trust.key_file);
+	else if (cfg->data_dir && asprintf(&path, "%s/%s", cfg->data_dir, KEY_FILE_NAME) < 0)
+		path = NULL;
+	if (!path)
+		return fail(err, errlen, -RELAY_ENOMEM, "%s: out of memory",
+			    cfg->path ? cfg->path : "trust");
+	if (cfg->trust.key_valid_until_ms != 0 && cfg->trust.key_valid_until_ms <= relay_now_ms()) {
+		rc = fail(err, errlen, -RELAY_ECONFIG, "%s: key-valid-until is in the past",
+			  cfg->path ? cfg->path : path);
+		free(path);
+		return rc;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t || pthread_mutex_init(&t->lock, NULL) != 0) {
+		rc = fail(err, errlen, -RELAY_ENOMEM, "%s: out of memory", path);
+		free(t);
+		free(path);
+		return rc;
+	}
+	t->valid_until_ms = cfg->trust.key_valid_until_ms;
+	snprintf(t->node, sizeof(t->node), "%s", cfg->node_id ? cfg->node_id : "");
+	rc = key_load(path, &t->key, err, errlen) == 0 ? 0 : -RELAY_ECONFIG;
+	if (rc == 0 && (EVP_PKEY_get_raw_public_key(t->key, t->pub, &publen) != 1 || publen != 32))
+		rc = fail(err, errlen, -RELAY_ECONFIG, "%s: not an Ed25519 private key", path);
+	if (rc == 0) {
+		kid_of(t->pub, t->kid);
+		rc = pins_load(t, cfg, cfg->path ? cfg->path : path, err, errlen);
+	}
+	free(path);
+	if (rc != 0) {
+		relay_trust_free(t);
+		return rc;
+	}
+	if (err && errlen)
+		err[0] = '\0'; /* a missing key file that was then created is no error */
+	*out = t;
+	return 0;
+}
+
+void relay_trust_free(struct relay_trust *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n_pins; i++)
+		EVP_PKEY_free(t->pins[i].pkey);
+	free(t->pins);
+	EVP_PKEY_free(t->key);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+const char *relay_trust_kid(const struct relay_trust *t)
+{
+	return t ? t->kid : NULL;
+}
+
+const unsigned char *relay_trust_public(const struct relay_trust *t)
+{
+	return t ? t->pub : NULL;
+}
+
+bool relay_trust_knows(const struct relay_trust *t, const char *kid)
+{
+	for (size_t i = 0; t && kid && i < t->n_pins; i++)
+		if (strcmp(t->pins[i].kid, kid) == 0)
+			return true;
+	return false;
+}
+
+/* --------------------------------------------------------- signing */
+
+/*
+ * The RFC 6962 tree over leaf[lo, hi): its hash into out, and for every leaf below, the
+ * sibling on its path at this level appended to its proof. Children are done before
+ * their parent, so each proof runs from the leaf upwards.
+ */
+static void tree(const unsigned char (*leaf)[RELAY_HASH_LEN], size_t lo, size_t hi,
+		 struct relay_sig *sigs, unsigned char out[RELAY_HASH_LEN])
+{
+	unsigned char l[RELAY_HASH_LEN], r[RELAY_HASH_LEN];
+	size_t k = 1;
+
+	if (hi - lo == 1) {
+		memcpy(out, leaf[lo], RELAY_HASH_LEN);
+		return;
+	}
+	while (k * 2 < hi - lo)
+		k *= 2; /* the largest power of two below hi - lo */
+	tree(leaf, lo, lo + k, sigs, l);
+	tree(leaf, lo + k, hi, sigs, r);
+	for (size_t m = lo; m < hi; m++) {
+		struct relay_proof_step *s = &sigs[m].proof[sigs[m].n_proof++];
+
+		s->left = m >= lo + k;
+		memcpy(s->hash, s->left ? l : r, RELAY_HASH_LEN);
+	}
+	inner_hash(l, r, out);
+}
+
+static int ed25519_sign(EVP_PKEY *key, const char *msg, size_t len,
+			unsigned char sig[RELAY_SIG_LEN])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t siglen = RELAY_SIG_LEN;
+	int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1 &&
+		 EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)msg, len) == 1 &&
+		 siglen == RELAY_SIG_LEN;
+
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : -RELAY_ENOMEM;
+}
+
+int relay_trust_sign(const struct relay_trust *t, const char *node_id, const char *const *stmts,
+		     const size_t *lens, size_t n, int64_t now_ms, struct relay_sig *sigs)
+{
+	unsigned char (*leaf)[RELAY_HASH_LEN], root[RELAY_HASH_LEN], sig[RELAY_SIG_LEN];
+	char rs[ROOT_STMT_MAX];
+	size_t rlen;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (!t || n > BATCH_MAX || strlen(node_id) > RELAY_NODE_ID_MAX)
+		return -RELAY_ENOMEM; /* not a batch we can sign: the contract's only error */
+	leaf = malloc(n * sizeof(*leaf));
+	if (!leaf)
+		return -RELAY_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		relay_leaf_hash(stmts[i], lens[i], leaf[i]);
+		sigs[i].n_proof = 0;
+	}
+	tree((const unsigned char (*)[RELAY_HASH_LEN])leaf, 0, n, sigs, root);
+	free(leaf);
+	rlen = root_statement(node_id, t->kid, now_ms, root, rs, sizeof(rs));
+	rc = rlen ? ed25519_sign(t->key, rs, rlen, sig) : -RELAY_ENOMEM;
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(sigs[i].node, sizeof(sigs[i].node), "%s", node_id);
+		memcpy(sigs[i].kid, t->kid, sizeof(sigs[i].kid));
+		sigs[i].at_ms = now_ms;
+		memcpy(sigs[i].sig, sig, RELAY_SIG_LEN);
+	}
+	return 0;
+}
+
+/* -------------------------------------------------------- verifying */
+
+static void why_set(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void why_set(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !whylen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+static void rfc3339(int64_t ms, char *buf, size_t size)
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!gmtime_r(&s, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "%" PRId64 " ms", ms);
+}
+
+/* The pin for sig (of `peer` when not NULL) whose until allows sig->at_ms; NULL with why. */
+static const struct trust_pin *pin_for(const struct relay_trust *t, const struct relay_sig *sig,
+				       const char *peer, char *why, size_t whylen)
+{
+	const struct trust_pin *expired = NULL;
+	bool known = false;
+
+	for (size_t i = 0; i < t->n_pins; i++) {
+		const struct trust_pin *p = &t->pins[i];
+
+		if (strncmp(p->kid, sig->kid, sizeof(p->kid)) != 0)
+			continue;
+		known = true;
+		if (peer && strcmp(p->peer, peer) != 0)
+			continue;
+		if (p->until_ms && sig->at_ms > p->until_ms) {
+			expired = expired ? expired : p;
+			continue;
+		}
+		return p;
+	}
+	if (expired) {
+		char when[40];
+
+		rfc3339(expired->until_ms, when, sizeof(when));
+		why_set(why, whylen, "key %s expired at %s", expired->kid, when);
+	} else if (known) {
+		why_set(why, whylen, "key %.*s is not pinned for peer %s", RELAY_KID_LEN, sig->kid,
+			peer);
+	} else {
+		why_set(why, whylen, "unknown key id %.*s", RELAY_KID_LEN, sig->kid);
+	}
+	return NULL;
+}
+
+/* Whether key was verified before; with remember, records it. */
+static bool cache_check(struct relay_trust *t, const unsigned char key[RELAY_HASH_LEN],
+			bool remember)
+{
+	size_t slot = ((size_t)key[0] | (size_t)key[1] << 8) % CACHE_SLOTS;
+	bool hit;
+
+	pthread_mutex_lock(&t->lock);
+	hit = t->used[slot] && memcmp(t->cache[slot], key, RELAY_HASH_LEN) == 0;
+	if (remember) {
+		memcpy(t->cache[slot], key, RELAY_HASH_LEN);
+		t->used[slot] = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return hit;
+}
+
+int relay_trust_verify(struct relay_trust *t, const char *stmt, size_t len,
+		       const struct relay_sig *sig, const char *peer, char *why, size_t whylen)
+{
+	unsigned char h[RELAY_HASH_LEN], key[RELAY_HASH_LEN];
+	const struct trust_pin *pin;
+	char rs[ROOT_STMT_MAX];
+	size_t rlen;
+	EVP_MD_CTX *ctx;
+	int ok;
+
+	if (why && whylen)
+		why[0] = '\0';
+	if (!t || !sig) {
+		why_set(why, whylen, "no pinned keys");
+		return -RELAY_ETRUST;
+	}
+	pin = pin_for(t, sig, peer, why, whylen);
+	if (!pin)
+		return -RELAY_ETRUST;
+	if (sig->n_proof > RELAY_PROOF_MAX || !memchr(sig->node, '\0', sizeof(sig->node))) {
+		why_set(why, whylen, "signature does not verify");
+		return -RELAY_ETRUST;
+	}
+	relay_leaf_hash(stmt, len, h);
+	for (size_t i = 0; i < sig->n_proof; i++) {
+		const struct relay_proof_step *s = &sig->proof[i];
+
+		if (s->left)
+			inner_hash(s->hash, h, h);
+		else
+			inner_hash(h, s->hash, h);
+	}
+	rlen = root_statement(sig->node, pin->kid, sig->at_ms, h, rs, sizeof(rs));
+	if (rlen == 0) {
+		why_set(why, whylen, "signature does not verify");
+		return -RELAY_ETRUST;
+	}
+	/* the cache key covers the whole root statement (node, kid, at, root) and the sig */
+	sha256_3(0x02, rs, rlen, sig->sig, RELAY_SIG_LEN, key);
+	if (cache_check(t, key, false))
+		return 0;
+	ctx = EVP_MD_CTX_new();
+	if (!ctx) {
+		why_set(why, whylen, "out of memory");
+		return -RELAY_ENOMEM;
+	}
+	ok = EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pin->pkey) == 1 &&
+	     EVP_DigestVerify(ctx, sig->sig, RELAY_SIG_LEN, (const unsigned char *)rs, rlen) == 1;
+	EVP_MD_CTX_free(ctx);
+	if (!ok) {
+		why_set(why, whylen, "signature does not verify");
+		return -RELAY_ETRUST;
+	}
+	cache_check(t, key, true);
+	return 0;
+}
+
+/* ------------------------------------------------- at the node: coming in */
+
+static int check_message(struct relay_trust *t, const struct relay_peer_conf *peer,
+			 const struct relay_envelope *env, char *why, size_t whylen)
+{
+	char stmt[RELAY_STATEMENT_MAX], sub[256];
+
+	if (env->n_att == 0 || !env->att) {
+		why_set(why, whylen, "no attestation (peer %s pins keys)", peer->name);
+		return -RELAY_ETRUST;
+	}
+	for (size_t i = 0; i < env->n_att; i++) {
+		const struct relay_att *a = &env->att[i];
+		bool last = i + 1 == env->n_att;
+		size_t len;
+		int rc;
+
+		if (!last && !relay_trust_knows(t, a->sig.kid))
+			continue; /* vouched for by the links after it */
+		if (last && env->n_hops > 0 && strcmp(a->sig.node, env->hops[env->n_hops - 1])) {
+			why_set(why, whylen, "att[%zu]: signed by %s, but the last hop is %s", i,
+				a->sig.node, env->hops[env->n_hops - 1]);
+			return -RELAY_ETRUST;
+		}
+		len = relay_att_statement(env, i, a, stmt, sizeof(stmt));
+		if (len == 0) {
+			why_set(why, whylen, "att[%zu]: the link cannot be stated", i);
+			return -RELAY_ETRUST;
+		}
+		rc = relay_trust_verify(t, stmt, len, &a->sig, last ? peer->name : NULL, sub,
+					sizeof(sub));
+		if (rc != 0) {
+			why_set(why, whylen, "att[%zu]: %s", i, sub);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int check_report(struct relay_trust *t, const struct relay_peer_conf *peer,
+			const struct relay_envelope *env, char *why, size_t whylen)
+{
+	char stmt[RELAY_STATEMENT_MAX], sub[256];
+	size_t len;
+	int rc;
+
+	if (!env->has_rsig) {
+		why_set(why, whylen, "report not signed (peer %s pins keys)", peer->name);
+		return -RELAY_ETRUST;
+	}
+	if (!relay_trust_knows(t, env->rsig.kid))
+		return 0;
+	len = relay_report_statement(env, env->rsig.node, stmt, sizeof(stmt));
+	if (len == 0) {
+		why_set(why, whylen, "sig: the report cannot be stated");
+		return -RELAY_ETRUST;
+	}
+	rc = relay_trust_verify(t, stmt, len, &env->rsig, NULL, sub, sizeof(sub));
+	if (rc != 0)
+		why_set(why, whylen, "sig: %s", sub);
+	return rc;
+}
+
+int relay_trust_check_in(struct relay_trust *t, const struct relay_peer_conf *peer,
+			 const struct relay_envelope *env, char *why, size_t whylen)
+{
+	if (why && whylen)
+		why[0] = '\0';
+	if (!peer || peer->n_keys == 0 || !peer->keys)
+		return 0;
+	if (!t) {
+		why_set(why, whylen, "signing keys not loaded (peer %s pins keys)", peer->name);
+		return -RELAY_ETRUST;
+	}
+	if (env->kind == RELAY_ENV_REPORT)
+		return check_report(t, peer, env, why, whylen);
+	return check_message(t, peer, env, why, whylen);
+}
+
+/* ------------------------------------------------- at the node: going out */
+
+/* Whether o's address differs from the envelope's (a linked account). */
+static bool to_changed(const struct relay_outgoing *o)
+{
+	return o->to && strcmp(o->to->text, o->env->to.text) != 0;
+}
+
+/*
+ * A copy of env's chain with room for one more link; when `to` changed, the earlier links
+ * that signed env's address say so in their `to`. NULL when out of memory.
+ */
+static struct relay_att *chain_copy(const struct relay_outgoing *o)
+{
+	const struct relay_envelope *env = o->env;
+	struct relay_att *a = malloc((env->n_att + 1) * sizeof(*a));
+
+	if (!a)
+		return NULL;
+	if (env->n_att)
+		memcpy(a, env->att, env->n_att * sizeof(*a));
+	for (size_t j = 0; to_changed(o) && j < env->n_att; j++)
+		if (!a[j].to[0])
+			snprintf(a[j].to, sizeof(a[j].to), "%s", env->to.text);
+	return a;
+}
+
+/* This node's link for o into o->link and its statement into buf; 0 when none. */
+static size_t link_statement(const struct relay_config *cfg, struct relay_outgoing *o, char *buf,
+			     size_t size)
+{
+	const struct relay_envelope *env = o->env;
+	struct relay_envelope view;
+	struct relay_att *link = &o->link;
+	size_t len;
+
+	memset(link, 0, sizeof(*link));
+	if (!o->rid || strlen(o->rid) > RELAY_RID_LEN || !o->src_peer ||
+	    strlen(o->src_peer) > RELAY_NODE_ID_MAX || strlen(cfg->node_id) > RELAY_NODE_ID_MAX)
+		return 0;
+	snprintf(link->rid, sizeof(link->rid), "%s", o->rid);
+	snprintf(link->peer, sizeof(link->peer), "%s", o->src_peer);
+	link->level = env->level;
+	snprintf(link->sig.node, sizeof(link->sig.node), "%s", cfg->node_id);
+	if (!to_changed(o))
+		return relay_att_statement(env, env->n_att, link, buf, size);
+	view = *env; /* as the envelope will be sent */
+	view.to = *o->to;
+	view.att = chain_copy(o);
+	if (!view.att)
+		return SIZE_MAX;
+	len = relay_att_statement(&view, env->n_att, link, buf, size);
+	free(view.att);
+	return len;
+}
+
+/* What o[i] gets signed: its statement into buf; 0 when nothing, SIZE_MAX on no memory. */
+static size_t out_statement(const struct relay_config *cfg, struct relay_outgoing *o, char *buf,
+			    size_t size)
+{
+	const struct relay_envelope *env = o->env;
+	size_t len;
+
+	if (env->kind == RELAY_ENV_MESSAGE && env->level != RELAY_LEVEL_NONE &&
+	    env->n_att < RELAY_ATT_MAX) {
+		len = link_statement(cfg, o, buf, size);
+		o->add_link = len != 0 && len != SIZE_MAX;
+		return len;
+	}
+	if (env->kind == RELAY_ENV_REPORT && !env->has_rsig && o->src_peer &&
+	    strcmp(o->src_peer, cfg->node_id) == 0) {
+		len = relay_report_statement(env, cfg->node_id, buf, size);
+		o->add_rsig = len != 0;
+		return len;
+	}
+	return 0;
+}
+
+int relay_trust_sign_out(const struct relay_config *cfg, struct relay_outgoing *o, size_t n,
+			 int64_t now_ms)
+{
+	const struct relay_trust *t = cfg->trust.keys;
+	const char **stmts = NULL;
+	size_t *lens = NULL, *who = NULL, m = 0;
+	struct relay_sig *sigs = NULL;
+	char *text = NULL;
+	int rc = -RELAY_ENOMEM;
+
+	for (size_t i = 0; i < n; i++)
+		o[i].add_link = o[i].add_rsig = false;
+	if (!cfg->trust.attest || !t || n == 0)
+		return 0;
+	text = malloc(n * RELAY_STATEMENT_MAX);
+	stmts = calloc(n, sizeof(*stmts));
+	lens = calloc(n, sizeof(*lens));
+	who = calloc(n, sizeof(*who));
+	sigs = calloc(n, sizeof(*sigs));
+	if (!text || !stmts || !lens || !who || !sigs)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		char *buf = text + m * RELAY_STATEMENT_MAX;
+		size_t len = out_statement(cfg, &o[i], buf, RELAY_STATEMENT_MAX);
+
+		if (len == SIZE_MAX)
+			goto fail;
+		if (len == 0)
+			continue;
+		stmts[m] = buf;
+		lens[m] = len;
+		who[m++] = i;
+	}
+	/* one signature per batch; a batch holds at most BATCH_MAX statements */
+	for (size_t at = 0; at < m; at += BATCH_MAX) {
+		size_t k = m - at < BATCH_MAX ? m - at : BATCH_MAX;
+
+		rc = relay_trust_sign(t, cfg->node_id, stmts + at, lens + at, k, now_ms, sigs + at);
+		if (rc != 0)
+			goto fail;
+	}
+	for (size_t j = 0; j < m; j++) {
+		struct relay_outgoing *x = &o[who[j]];
+
+		if (x->add_link)
+			x->link.sig = sigs[j];
+		else
+			x->rsig = sigs[j];
+	}
+	rc = 0;
+fail:
+	if (rc != 0)
+		for (size_t i = 0; i < n; i++)
+			o[i].add_link = o[i].add_rsig = false;
+	free(text);
+	free(stmts);
+	free(lens);
+	free(who);
+	free(sigs);
+	return rc;
+}
+
+int relay_outgoing_apply(const struct relay_outgoing *o, struct relay_envelope *sent,
+			 struct relay_att **scratch)
+{
+	*scratch = NULL;
+	/* a changed address needs the earlier links' own even when this node adds none */
+	if (o->add_link || (to_changed(o) && o->env->n_att > 0)) {
+		struct relay_att *a = chain_copy(o);
+
+		if (!a)
+			return -RELAY_ENOMEM;
+		sent->n_att = o->env->n_att;
+		if (o->add_link)
+			a[sent->n_att++] = o->link;
+		sent->att = a;
+		*scratch = a;
+	}
+	if (o->add_rsig) {
+		sent->has_rsig = true;
+		sent->rsig = o->rsig;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ GET /v1/keys */
+
+static char *keys_json(const char *node, const struct relay_trust *t)
+{
+	char b64[64], *pem = NULL, *text = NULL;
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+	json_t *root = NULL;
+
+	if (!bio || PEM_write_bio_PUBKEY(bio, t->key) != 1)
+		goto done;
+	len = BIO_get_mem_data(bio, &data);
+	if (len <= 0 || !(pem = strndup(data, (size_t)len)))
+		goto done;
+	EVP_EncodeBlock((unsigned char *)b64, t->pub, 32);
+	root = json_pack("{s:s, s:[{s:s, s:s, s:s, s:s, s:o}]}", "node", node, "keys", "kid",
+			 t->kid, "alg", "Ed25519", "public_key", b64, "pem", pem, "valid_until",
+			 t->valid_until_ms ? json_integer((json_int_t)t->valid_until_ms)
+					   : json_null());
+	if (root)
+		text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+done:
+	json_decref(root);
+	free(pem);
+	BIO_free(bio);
+	return text;
+}
+
+enum MHD_Result relay_h_keys(struct relay_req *req)
+{
+	const struct relay_config *cfg = relay_cfg(req->node);
+	enum MHD_Result ret;
+	char *text;
+
+	if (!cfg->trust.keys)
+		return relay_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
+					 "no signing key");
+	text = keys_json(cfg->node_id, cfg->trust.keys);
+	if (!text)
+		return relay_reply_retry(req, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+					 "out of memory", 1);
+	ret = relay_reply(req, MHD_HTTP_OK, text);
+	free(text);
+	return ret;
+}
