@@ -333,7 +333,8 @@ struct relay_env_item {
  * Parses one envelope object from JSON text. Unknown fields are rejected.
  * Returns 0, -RELAY_EJSON (not JSON / not an object), -RELAY_EFIELD,
  * -RELAY_ETOOBIG or -RELAY_ENOMEM; on error `err` says why and `out` holds
- * nothing to free. On success the caller owns out->body (relay_envelope_clear).
+ * nothing to free. On success the caller owns out->body and out->att
+ * (relay_envelope_clear).
  */
 int relay_envelope_parse(const char *json, size_t len, const struct relay_env_limits *lim,
 			 struct relay_envelope *out, struct relay_env_error *err);
@@ -366,7 +367,7 @@ char *relay_env_error_json(const struct relay_env_error *err);
  * fixed-width little-endian fields and length-prefixed strings.
  * encode: *out is malloc'd (the caller frees it). Returns 0 or -RELAY_ENOMEM.
  * decode: validates every length and field; returns 0 or -RELAY_ERECORD (or
- * -RELAY_ENOMEM); the caller owns out->body (relay_envelope_clear).
+ * -RELAY_ENOMEM); the caller owns out->body and out->att (relay_envelope_clear).
  */
 int relay_envelope_encode(const struct relay_envelope *env, unsigned char **out, size_t *len);
 int relay_envelope_decode(const void *buf, size_t len, struct relay_envelope *out);

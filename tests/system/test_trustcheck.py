@@ -5,6 +5,7 @@ import copy
 import hashlib
 import http.server
 import json
+import os
 import subprocess
 import threading
 
@@ -260,3 +261,19 @@ def test_fetch_keys(world):
     assert keys == {b.kid: {"node": "node-b", "pem": b.pem, "valid_until": None}}
     assert keys == trustcheck.keys_from_json(json.dumps(doc))
     trustcheck.verify_report(world["rep"], keys)
+
+
+def test_the_worked_example_in_trust_md_verifies(tmp_path):
+    """docs/trust.md's "Check it yourself" block, run as a reader would: it must print the
+    hashes it promises and end in openssl's "Signature Verified Successfully"."""
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "trust.md")).read()
+    start = doc.index("**Check it yourself**")
+    block = doc[doc.index("```bash\n", start) + 8:doc.index("\n```", doc.index("```bash\n", start))]
+    r = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    promised = [line.strip("# ").split()[0] for line in block.splitlines()
+                if line.startswith("#   ") and "Verified" not in line]
+    for value in promised:
+        assert value in r.stdout, (value, r.stdout)
+    assert "Signature Verified Successfully" in r.stdout
