@@ -80,7 +80,7 @@ $(B)/interlinkd: $(B)/relay/relay_main.o $(B)/libinterlink.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/interlinkctl: $(CTLSRC:%.c=$(B)/%.o)
-	$(CC) $(LDFLAGS) -o $@ $^ -pthread $(shell pkg-config --libs libcurl jansson 2>/dev/null)
+	$(CC) $(LDFLAGS) -o $@ $^ -pthread $(shell pkg-config --libs libcurl jansson libcrypto 2>/dev/null)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libinterlink.a
 	@mkdir -p $(@D)

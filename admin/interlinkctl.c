@@ -7,7 +7,11 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "admin/interlinkctl.h"
 #include "relay/relay.h" /* INTERLINK_VERSION */
@@ -430,6 +434,81 @@ static int cmd_directory(const struct ctl *c)
 	return CTL_EXIT_OK;
 }
 
+/* ------------------------------------------------------------------ keys */
+
+/* Whether kid is the first 16 hex digits of SHA-256 over the raw key in b64. */
+static bool kid_matches(const char *kid, const char *b64)
+{
+	unsigned char raw[64], md[SHA256_DIGEST_LENGTH];
+	char hex[2 * SHA256_DIGEST_LENGTH + 1];
+	size_t len = strlen(b64);
+
+	if (len != 44 || EVP_DecodeBlock(raw, (const unsigned char *)b64, 44) != 33)
+		return false; /* 32 bytes and one pad character */
+	SHA256(raw, 32, md);
+	for (size_t i = 0; i < sizeof(md); i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return kid && strlen(kid) == 16 && memcmp(kid, hex, 16) == 0;
+}
+
+/* keys URL: another node's published keys (GET URL/v1/keys, no token), each key id checked
+ * against its key, and the `keys = {…}` line that pins them in that peer's section. */
+static int cmd_keys(const struct ctl *c)
+{
+	struct ctl peer = *c;
+	struct ctl_resp r;
+	json_t *keys, *k;
+	size_t i;
+	int rc;
+
+	if (c->n_args != 2)
+		return ctl_usage_error("keys takes the node's carrier API URL (interlinkctl help keys)");
+	peer.url = c->args[1];
+	peer.token = NULL;
+	if ((rc = ctl_request(&peer, "GET", "/v1/keys", NULL, &r)) != CTL_EXIT_OK)
+		return rc;
+	keys = json_object_get(r.json, "keys");
+	if (!json_is_array(keys) || json_array_size(keys) == 0) {
+		fprintf(stderr, "interlinkctl: %s/v1/keys: no keys in the answer\n", peer.url);
+		ctl_resp_free(&r);
+		return CTL_EXIT_API;
+	}
+	json_array_foreach(keys, i, k) {
+		const char *kid = json_string_value(json_object_get(k, "kid"));
+		const char *pub = json_string_value(json_object_get(k, "public_key"));
+		if (!pub || !kid_matches(kid, pub)) {
+			fprintf(stderr, "interlinkctl: %s/v1/keys: key %zu: its kid is not the "
+					"SHA-256 of its public key: not pinning it\n", peer.url, i);
+			ctl_resp_free(&r);
+			return CTL_EXIT_API;
+		}
+	}
+	if (!c->json) {
+		static const struct ctl_col cols[] = {
+			{"KID", "kid"}, {"ALG", "alg"}, {"VALID UNTIL", "@valid_until"},
+			{"PUBLIC KEY", "public_key"}};
+		char node[CTL_ARG_MAX + 1];
+		ctl_cell(json_object_get(r.json, "node"), node, sizeof(node));
+		printf("node %s (check the key ids with its operator before pinning)\n", node);
+		ctl_table(keys, cols, N(cols));
+		printf("\n  keys = {");
+		json_array_foreach(keys, i, k) {
+			json_t *until = json_object_get(k, "valid_until");
+			time_t t = json_is_integer(until) ? (time_t)(json_integer_value(until) / 1000)
+							  : 0;
+			struct tm tm;
+			char when[32] = "";
+			if (t > 0 && gmtime_r(&t, &tm))
+				strftime(when, sizeof(when), " until %Y-%m-%dT%H:%M:%SZ", &tm);
+			printf("%s\"%s%s\"", i ? ", " : " ",
+			       json_string_value(json_object_get(k, "public_key")), when);
+		}
+		printf(" }\n");
+	}
+	ctl_resp_free(&r);
+	return CTL_EXIT_OK;
+}
+
 /* ---------------------------------------------------------- command line */
 
 /* Long options; the letter of a command option is its bit in ctl.seen. */
@@ -509,15 +588,17 @@ struct command {
 	int (*run)(const struct ctl *c);
 	const char *sub;     /* the subcommand that takes options ("" any, NULL none) */
 	const char *options; /* the letters of the options it takes */
+	bool public;         /* asks another node's public API: no token */
 };
 
 static const struct command commands[] = {
-	{"status", cmd_status, NULL, ""},
-	{"peers", cmd_peers, "add", "keoOcrbsq"},
-	{"routes", cmd_routes, NULL, ""},
-	{"route-test", cmd_route_test, "", "f"},
-	{"queue", cmd_queue, "list", "ptla"},
-	{"directory", cmd_directory, "set", "APFD"},
+	{"status", cmd_status, NULL, "", false},
+	{"peers", cmd_peers, "add", "keoOcrbsq", false},
+	{"routes", cmd_routes, NULL, "", false},
+	{"route-test", cmd_route_test, "", "f", false},
+	{"queue", cmd_queue, "list", "ptla", false},
+	{"directory", cmd_directory, "set", "APFD", false},
+	{"keys", cmd_keys, NULL, "", true},
 };
 
 /* Whether every command option given belongs to the command (and its subcommand). */
@@ -553,7 +634,7 @@ static int run(struct ctl *c)
 					       "interlinkctl help %s)",
 					       name, c->n_args > 1 ? " " : "",
 					       c->n_args > 1 ? c->args[1] : "", name);
-		if (!c->token || !*c->token)
+		if (!commands[i].public && (!c->token || !*c->token))
 			return ctl_usage_error("no API token: give --token or set "
 					       "INTERLINK_ADMIN_TOKEN");
 		return commands[i].run(c);

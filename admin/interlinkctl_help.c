@@ -123,6 +123,13 @@ static const struct topic topics[] = {
 	 "        --failover-delay seconds (default 600).\n"
 	 "    directory rm ADDRESS PEER\n"
 	 "        Removes PEER's account from the entry.\n"},
+	{"keys",
+	 "    keys URL\n"
+	 "        Another node's public signing keys, from its carrier API (URL/v1/keys, no\n"
+	 "        token; --cacert for its TLS certificate): each key id checked against its\n"
+	 "        key, then the `keys = {...}` line that pins them in that peer's section of\n"
+	 "        interlink.conf (docs/trust.md). Check the key ids with the other node's\n"
+	 "        operator before you pin them.\n"},
 	{"help",
 	 "    help [COMMAND]\n"
 	 "        This manual, or the part about COMMAND.\n"},
@@ -153,6 +160,7 @@ static const char tail[] =
 	"    interlinkctl --yes queue purge 01JD3ZQ8W6M7T2V5X9Y4C1B0AE\n"
 	"    interlinkctl directory set +821099990000 lineco --priority 10\n"
 	"    interlinkctl --json peers list | jq -r '.[].name'\n"
+	"    interlinkctl keys https://relay-b.example:8443   # the pin line for relay-b\n"
 	"\n"
 	"SEE ALSO\n"
 	"    interlinkd(8); docs/config.md (admin-listener) and docs/metrics.md\n";
@@ -173,6 +181,6 @@ int ctl_help(const char *topic, FILE *to)
 		return 0;
 	}
 	fprintf(stderr, "interlinkctl: no such command '%s' (commands: status, peers, routes, "
-			"route-test, queue, directory, help)\n", topic);
+			"route-test, queue, directory, keys, help)\n", topic);
 	return -1;
 }

@@ -69,12 +69,12 @@ static int call(const struct ctl *c, const char *method, const char *path, json_
 
 	memset(r, 0, sizeof(*r));
 	if (!e || asprintf(&url, "%s%s", c->url, path) < 0 ||
-	    asprintf(&auth, "Authorization: Bearer %s", c->token) < 0 ||
+	    (c->token && asprintf(&auth, "Authorization: Bearer %s", c->token) < 0) ||
 	    (body && !(text = json_dumps(body, JSON_COMPACT))))
 		goto out;
 	/* the API wants JSON on every route that may take a body, even an empty one */
-	const char *hdrs[] = {auth, "Accept: application/json", "Expect:",
-			      "Content-Type: application/json"};
+	const char *hdrs[] = {"Accept: application/json", "Expect:",
+			      "Content-Type: application/json", auth};
 	for (size_t i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]) && hdrs[i]; i++) {
 		if (!(l = curl_slist_append(h, hdrs[i])))
 			goto out;

@@ -6,13 +6,18 @@ unknown-key, expired-key and unsigned input from a peer whose keys it pins."""
 import base64
 import copy
 import hashlib
+import http.server
+import json
 import os
 import subprocess
+import threading
 
 import pytest
 
 import trustcheck
-from conftest import BINARY, Peer, free_port, node_config, write_config
+from conftest import BINARY, ROOT, Peer, free_port, node_config, write_config
+
+CTL = os.environ.get("INTERLINKCTL", os.path.join(ROOT, "build", "interlinkctl"))
 
 FAST = 'retry-initial = "100ms"\nretry-max = "1s"\ntimeout = "2s"'
 ORIGIN_NUM = "+821011112222"
@@ -356,3 +361,61 @@ def test_a_relay_without_pins_passes_the_chain_on(tmp_path, start_daemon, fake_c
     _, out = dest_carrier.wait_for(1)[0]
     keys = {**trustcheck.fetch_keys(b.base_url), **pinned_keys(ka, "node-a")}
     assert trustcheck.verify_chain(out, keys) == [("node-a", "owned"), ("node-b", "relayed")]
+
+
+# --------------------------------------- fetching a peer's keys to pin them
+
+def test_interlinkctl_keys_prints_the_pin_line(tmp_path, start_daemon, fake_carrier,
+                                                signed_by_a):
+    """An operator fetches node A's keys with interlinkctl, pastes the line into B's peer
+    section, and B then takes A's signed messages."""
+    env, ka = signed_by_a
+    port = free_port()
+    a = start_node(start_daemon, tmp_path, "node-a2", [], [], ka, port)
+    r = subprocess.run([CTL, "keys", a.base_url], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert "node node-a2" in r.stdout and ka.kid in r.stdout
+    line = [x for x in r.stdout.splitlines() if x.strip().startswith("keys = {")]
+    assert line == [f'  keys = {{ "{ka.b64}" }}'], r.stdout
+    dest_carrier = fake_carrier()
+    a_at_b = Peer("node-a", kind="relay", extra=line[0])
+    dest = Peer("dest", owns=["+8220"], endpoints=[dest_carrier.url])
+    b = start_node(start_daemon, tmp_path, "node-b3", [a_at_b, dest],
+                   ['route { prefix = "+8220" peer = "dest" }'])
+    status, _, body = b.call("POST", "/v1/messages", env, token=a_at_b.token)
+    assert status == 202, body
+
+
+def test_interlinkctl_keys_refuses_a_key_id_that_does_not_match(tmp_path):
+    """A node (or something in the way) publishing a kid that is not its key's: no pin."""
+    doc = {"node": "liar", "keys": [{"kid": "0123456789abcdef", "alg": "Ed25519",
+                                     "public_key": base64.b64encode(b"k" * 32).decode(),
+                                     "pem": "", "valid_until": None}]}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            out = json.dumps(doc).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        r = subprocess.run([CTL, "keys", url], capture_output=True, text=True, timeout=20)
+        assert r.returncode == 1, r.stdout
+        assert "its kid is not the SHA-256 of its public key" in r.stderr, r.stderr
+        assert "keys = {" not in r.stdout
+        doc["keys"][0]["kid"] = hashlib.sha256(b"k" * 32).hexdigest()[:16]
+        r = subprocess.run([CTL, "keys", url], capture_output=True, text=True, timeout=20)
+        assert r.returncode == 0, r.stderr
+        assert f'keys = {{ "{doc["keys"][0]["public_key"]}" }}' in r.stdout
+    finally:
+        srv.shutdown()
+        srv.server_close()
