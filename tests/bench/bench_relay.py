@@ -363,6 +363,8 @@ class Bench:
         sys.stdout.flush()
         for label, fn in (("a", self.case_a), ("b", self.case_b), ("c", self.case_c),
                           ("d", self.case_d)):
+            if label not in self.args.cases:
+                continue
             if self.args.quiet_wait and not wait_quiet(self.args.quiet_wait):
                 self.notes.append(f"({label}) the machine was still busy after "
                                   f"{self.args.quiet_wait} s of waiting")
@@ -506,6 +508,8 @@ def main():
                    help="before each case, wait up to S s for the machine to be idle")
     p.add_argument("--keep", action="store_true", help="keep the logs and data directories")
     p.add_argument("--verbose", action="store_true", help="print wrk's output")
+    p.add_argument("--cases", default="abcd",
+                   help="which cases to run (default abcd; the ratios need a, and d/c needs c)")
     args = p.parse_args()
     args.interlinkd = os.path.abspath(args.interlinkd)
     args.bare_mhd = os.path.abspath(args.bare_mhd)
