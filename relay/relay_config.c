@@ -704,39 +704,6 @@ static int parse_utc(const char *s, int64_t *out_ms)
 	return 0;
 }
 
-/*
- * Standard base64 with padding, canonical (no bits left over), of len characters: the
- * decoded length into *n, and at most cap bytes into out. Returns 0 or -1.
- */
-static int b64_std(const char *s, size_t len, unsigned char *out, size_t cap, size_t *n)
-{
-	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	                          "0123456789+/";
-	size_t pad = len >= 1 && s[len - 1] == '=' ? 1 + (len >= 2 && s[len - 2] == '=') : 0;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-
-	*n = 0;
-	if (len == 0 || len % 4)
-		return -1;
-	for (size_t i = 0; i < len - pad; i++) {
-		const char *p = s[i] ? strchr(abc, s[i]) : NULL;
-
-		if (!p)
-			return -1;
-		acc = acc << 6 | (uint32_t)(p - abc);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (*n < cap)
-				out[*n] = (unsigned char)(acc >> bits);
-			++*n;
-			acc &= (1u << bits) - 1;
-		}
-	}
-	return acc ? -1 : 0;
-}
-
 /* The kid: the first 16 lower-case hex digits of SHA-256(pub). */
 static int pin_kid(struct pctx *c, struct relay_pin *pin)
 {
@@ -769,7 +736,8 @@ static int conv_pin(struct pctx *c, cfg_t *sec, const char *v, int line, struct 
 			             "'%.80s' after until is not a UTC time YYYY-MM-DDTHH:MM:SSZ",
 			             date);
 	}
-	if (b64 > PIN_B64_MAX || b64_std(v, b64, pin->pub, sizeof(pin->pub), &n) != 0)
+	if (b64 == 0 || b64 > PIN_B64_MAX ||
+	    rr_b64_decode(v, b64, pin->pub, sizeof(pin->pub), &n) == -EINVAL)
 		return kfail(c, sec, "keys:", line, "'%.*s' is not standard base64",
 		             (int)(b64 > 80 ? 80 : b64), v);
 	if (n != sizeof(pin->pub))

@@ -3,13 +3,10 @@
  * addresses, the comment pre-pass, route uniqueness), and freeing and looking up a config.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/evp.h>
 
 #include "relay/relay_priv.h"
 
@@ -239,36 +236,13 @@ int rc_routes_unique(struct rc_err *e, const struct relay_config *cfg)
 
 /* ------------------------------------------------ admin password hash */
 
-/* Decodes exactly `n` bytes from standard padded base64 text of length tlen. */
-static int b64_exact(const char *t, size_t tlen, unsigned char *out, size_t n)
-{
-	unsigned char buf[64];
-	size_t pad = 0;
-
-	if (tlen != 4 * ((n + 2) / 3) || tlen > 4 * sizeof(buf) / 3)
-		return -1;
-	for (size_t i = 0; i < tlen; i++) {
-		char ch = t[i];
-		if (ch == '=' && i + 2 >= tlen) {
-			pad++;
-			continue;
-		}
-		if (pad || !(isalnum((unsigned char)ch) || ch == '+' || ch == '/'))
-			return -1;
-	}
-	if (pad != (3 - n % 3) % 3 || EVP_DecodeBlock(buf, (const unsigned char *)t,
-						       (int)tlen) != (int)(n + pad))
-		return -1;
-	memcpy(out, buf, n);
-	return 0;
-}
-
 int relay_pbkdf2_parse(const char *s, uint32_t *iterations,
 		       unsigned char salt[RELAY_PBKDF2_SALT], unsigned char hash[RELAY_PBKDF2_HASH])
 {
 	static const char pfx[] = "pbkdf2-sha256$";
 	const char *p, *d1, *d2;
 	uint64_t it = 0;
+	size_t n;
 
 	if (!s || strncmp(s, pfx, sizeof(pfx) - 1) != 0)
 		return -RELAY_ECONFIG;
@@ -278,8 +252,10 @@ int relay_pbkdf2_parse(const char *s, uint32_t *iterations,
 	if (d1 == p || *d1 != '$' || it < 100000 || it > 100000000)
 		return -RELAY_ECONFIG;
 	if (!(d2 = strchr(d1 + 1, '$')) ||
-	    b64_exact(d1 + 1, (size_t)(d2 - d1 - 1), salt, RELAY_PBKDF2_SALT) != 0 ||
-	    b64_exact(d2 + 1, strlen(d2 + 1), hash, RELAY_PBKDF2_HASH) != 0)
+	    rr_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), salt, RELAY_PBKDF2_SALT, &n) != 0 ||
+	    n != RELAY_PBKDF2_SALT ||
+	    rr_b64_decode(d2 + 1, strlen(d2 + 1), hash, RELAY_PBKDF2_HASH, &n) != 0 ||
+	    n != RELAY_PBKDF2_HASH)
 		return -RELAY_ECONFIG;
 	*iterations = (uint32_t)it;
 	return 0;

@@ -56,78 +56,6 @@ static int fail(struct relay_env_error *err, int rc, const char *field, const ch
 	return rc;
 }
 
-/* ------------------------------------------------------------------ base64 */
-
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Padding count of standard base64 text, or -1 when its length is not a multiple of 4. */
-static int b64_pad(const char *s, size_t len)
-{
-	int pad = 0;
-
-	if (len % 4)
-		return -1;
-	if (len > 0 && s[len - 1] == '=')
-		pad++;
-	if (pad && s[len - 2] == '=')
-		pad++;
-	return pad;
-}
-
-/*
- * Decodes canonical base64 (pad as b64_pad found) into out; -1 on a character outside
- * the alphabet (whitespace included) or non-zero bits left over before the padding.
- */
-static int b64_decode(const char *s, size_t len, int pad, unsigned char *out)
-{
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t o = 0;
-
-	for (size_t i = 0; i < len - (size_t)pad; i++) {
-		const char *p = memchr(B64, s[i], 64);
-
-		if (!p)
-			return -1;
-		acc = acc << 6 | (uint32_t)(p - B64);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	return acc ? -1 : 0;
-}
-
-/* Standard base64 with padding; malloc'd and NUL-terminated, or NULL. */
-static char *b64_encode(const unsigned char *in, size_t n, size_t *olen)
-{
-	char *out, *p;
-
-	if (n > (SIZE_MAX - 1) / 4 * 3 - 3)
-		return NULL;
-	out = malloc((n + 2) / 3 * 4 + 1);
-	if (!out)
-		return NULL;
-	p = out;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		*p++ = B64[v >> 18 & 63];
-		*p++ = B64[v >> 12 & 63];
-		*p++ = i + 1 < n ? B64[v >> 6 & 63] : '=';
-		*p++ = i + 2 < n ? B64[v & 63] : '=';
-	}
-	*p = '\0';
-	*olen = (size_t)(p - out);
-	return out;
-}
-
 /* ------------------------------------------------------------ field table */
 
 struct pctx {
@@ -276,17 +204,15 @@ static int set_body(struct pctx *c, const struct field *f, json_t *v)
 {
 	size_t len, n;
 	const char *s = str(v, &len);
-	int pad = b64_pad(s, len);
 
-	if (pad < 0)
+	if (rr_b64_decoded_len(s, len, &n) != 0)
 		return bad(c, f, f->rule);
-	n = (len - (size_t)pad) / 4 * 3 + (pad ? 3 - (size_t)pad : 0);
 	if (n > c->lim->max_body)
 		return too_large(c, f);
 	c->env->body = malloc(n + 1);
 	if (!c->env->body)
 		return no_memory(c);
-	if (b64_decode(s, len, pad, c->env->body) < 0)
+	if (rr_b64_decode(s, len, c->env->body, n, &n) != 0)
 		return bad(c, f, f->rule);
 	c->env->body[n] = '\0';
 	c->env->body_len = n;
@@ -520,7 +446,7 @@ static void get_proof(struct lctx *l, struct relay_sig *sig)
 static void get_sig(struct lctx *l, struct relay_sig *sig)
 {
 	json_t *v;
-	size_t len;
+	size_t len, n;
 	const char *s;
 
 	get_name(l, "node", "node id", sig->node);
@@ -538,7 +464,8 @@ static void get_sig(struct lctx *l, struct relay_sig *sig)
 	get_proof(l, sig);
 	if ((v = member(l, "sig", JSON_STRING, true))) {
 		s = str(v, &len);
-		if (len != SIG_B64_LEN || b64_pad(s, len) != 2 || b64_decode(s, len, 2, sig->sig))
+		if (len != SIG_B64_LEN || rr_b64_decode(s, len, sig->sig, RELAY_SIG_LEN, &n) != 0 ||
+		    n != RELAY_SIG_LEN)
 			lbad(l, "sig", "not base64 of 64 bytes");
 	}
 }
@@ -897,9 +824,10 @@ static json_t *content_json(const struct relay_envelope *env)
 
 	if (env->is_text)
 		return json_stringn(p, env->body_len);
-	b64 = b64_encode((const unsigned char *)p, env->body_len, &n);
-	if (!b64)
+	if (env->body_len > (SIZE_MAX - 1) / 4 * 3 - 3 ||
+	    !(b64 = malloc(RR_B64_LEN(env->body_len) + 1)))
 		return NULL;
+	n = rr_b64_encode((const unsigned char *)p, env->body_len, b64);
 	v = json_stringn_nocheck(b64, n);
 	free(b64);
 	return v;
@@ -949,8 +877,8 @@ static json_t *hex_json(const char *pfx, const unsigned char *b, size_t n)
 static void put_sig(json_t *o, const struct relay_sig *sig, bool with_node, int *bad_)
 {
 	json_t *proof = json_array();
+	char b64[RR_B64_LEN(RELAY_SIG_LEN) + 1];
 	size_t n;
-	char *b64;
 
 	if (with_node)
 		put(o, "node", json_string(sig->node), bad_);
@@ -961,9 +889,8 @@ static void put_sig(json_t *o, const struct relay_sig *sig, bool with_node, int 
 							   sig->proof[i].hash, RELAY_HASH_LEN)) < 0)
 			*bad_ = 1;
 	put(o, "proof", proof, bad_);
-	b64 = b64_encode(sig->sig, RELAY_SIG_LEN, &n);
-	put(o, "sig", b64 ? json_stringn_nocheck(b64, n) : NULL, bad_);
-	free(b64);
+	n = rr_b64_encode(sig->sig, RELAY_SIG_LEN, b64);
+	put(o, "sig", json_stringn_nocheck(b64, n), bad_);
 }
 
 static json_t *att_json(const struct relay_envelope *env)

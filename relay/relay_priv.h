@@ -16,7 +16,7 @@
 #include "relay/relay.h"
 #include "routing/routing.h"
 
-/* ------------------------------------------------------ id rules (relay_rules.c) */
+/* --------------------------------------------- id rules, base64 (relay_rules.c) */
 
 /*
  * The character-set rules that the envelope, its stored record and the config
@@ -29,6 +29,43 @@ bool rr_rid_ok(const char *s, size_t len);     /* relay id: 26 of Crockford base
 bool rr_seal_id_ok(const char *s, size_t len); /* store key id: [A-Za-z0-9._-]{1,32} */
 bool rr_node_id_ok(const char *s, size_t len); /* node id, hop, peer: [A-Za-z0-9._-]{1,64} */
 bool rr_type_ok(const char *s, size_t len);    /* media type: 1-127 printable, with a '/' */
+
+/*
+ * Standard base64 (RFC 4648 section 4), the one codec of the envelope's body and
+ * signatures, pinned and published Ed25519 keys, the store's keys and PBKDF2 salts and
+ * hashes. Accepted text is strict and canonical, exactly what rr_b64_encode writes:
+ * - a multiple of 4 characters (0 included), of A-Z a-z 0-9 + / only, then at most
+ *   two '=' of padding, the last characters; nothing else, so no whitespace, no line
+ *   breaks, no URL alphabet (- _), no '=' inside, no third '=', no embedded NUL;
+ * - canonical: the bits of the last digit beyond the last byte are 0 ("QR==" is
+ *   refused, "QQ==" is the one text of "A").
+ * s is len bytes (need not be NUL-terminated). Length rules (non-empty, exact sizes)
+ * are the caller's: it checks len, or the decoded length *n.
+ */
+
+/* Characters that n bytes encode to, padding included, the NUL not. */
+#define RR_B64_LEN(n) (((n) + 2) / 3 * 4)
+
+/*
+ * The decoded length of len characters of base64 into *n, from len and the trailing
+ * '=' alone (no other character is read): 0, or -EINVAL when len is not a multiple of 4.
+ * For sizing a buffer before rr_b64_decode, which checks the rest.
+ */
+int rr_b64_decoded_len(const char *s, size_t len, size_t *n);
+
+/*
+ * Decodes s as above into out, which holds cap bytes; the decoded length into *n.
+ * Returns 0; -EINVAL when s is not strict canonical base64 (*n unchanged, out may hold
+ * part of the bytes); -ERANGE when it is but decodes to more than cap bytes (*n says how
+ * many; out is not written). The characters are all checked before -ERANGE is returned.
+ */
+int rr_b64_decode(const char *s, size_t len, unsigned char *out, size_t cap, size_t *n);
+
+/*
+ * Encodes n bytes of in as padded standard base64 into out, which holds
+ * RR_B64_LEN(n) + 1 bytes, NUL-terminated; returns RR_B64_LEN(n), the length written.
+ */
+size_t rr_b64_encode(const unsigned char *in, size_t n, char *out);
 
 /* ---------------------- config values without libconfuse (relay_config_values.c) */
 

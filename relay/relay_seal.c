@@ -48,8 +48,8 @@ static const struct seal_key *find(const struct relay_keyring *k, const char *id
 static int parse_line(char *line, struct seal_key *out, const char **why)
 {
 	char *colon = strchr(line, ':'), *b64;
-	unsigned char raw[RELAY_SEAL_KEY_LEN + 3];
-	size_t blen;
+	unsigned char raw[RELAY_SEAL_KEY_LEN];
+	size_t blen, n;
 
 	if (!colon) {
 		*why = "a line is not ID:BASE64";
@@ -62,8 +62,9 @@ static int parse_line(char *line, struct seal_key *out, const char **why)
 		*why = "a key id must be 1-32 of [A-Za-z0-9._-]";
 		return -1;
 	}
-	if (blen != B64_KEY_LEN || b64[43] != '=' || b64[42] == '=' ||
-	    EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)blen) != RELAY_SEAL_KEY_LEN + 1) {
+	if (blen != B64_KEY_LEN || rr_b64_decode(b64, blen, raw, sizeof(raw), &n) != 0 ||
+	    n != RELAY_SEAL_KEY_LEN) {
+		OPENSSL_cleanse(raw, sizeof(raw));
 		*why = "a key must be 32 bytes in base64 (44 characters, as `openssl rand "
 		       "-base64 32` prints)";
 		return -1;

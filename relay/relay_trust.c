@@ -870,7 +870,7 @@ int relay_outgoing_apply(const struct relay_outgoing *o, struct relay_envelope *
 
 static char *keys_json(const char *node, const struct relay_trust *t)
 {
-	char b64[64], *pem = NULL, *text = NULL;
+	char b64[RR_B64_LEN(32) + 1], *pem = NULL, *text = NULL;
 	BIO *bio = BIO_new(BIO_s_mem());
 	char *data;
 	long len;
@@ -881,7 +881,7 @@ static char *keys_json(const char *node, const struct relay_trust *t)
 	len = BIO_get_mem_data(bio, &data);
 	if (len <= 0 || !(pem = strndup(data, (size_t)len)))
 		goto done;
-	EVP_EncodeBlock((unsigned char *)b64, t->pub, 32);
+	rr_b64_encode(t->pub, 32, b64);
 	root = json_pack("{s:s, s:[{s:s, s:s, s:s, s:s, s:o}]}", "node", node, "keys", "kid",
 			 t->kid, "alg", "Ed25519", "public_key", b64, "pem", pem, "valid_until",
 			 t->valid_until_ms ? json_integer((json_int_t)t->valid_until_ms)
