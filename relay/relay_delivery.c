@@ -111,25 +111,18 @@ static size_t capacity(const struct relay_config *cfg)
 
 /* ------------------------------------------------------------ queue changes */
 
-/* Writer thread: a committed change in the message's trace (final, or a failed attempt's
- * reschedule; a put back without an error is no event). */
+/* Writer thread: a committed change in the message's trace: a failed attempt's reschedule
+ * (a put back without an error is no event; a final state is read from the status). */
 static void trace_change(const struct queue_op *op, const struct change_op *c)
 {
 	const struct queue_op_change *ch = &op->u.change;
-	struct relay_trace_event ev = {.at_ms = ch->now_ms, .error = ch->error};
 
-	if (op->type == QUEUE_OP_FINALISE) {
-		ev.kind = ch->state == QUEUE_DELIVERED ? RELAY_TRACE_DELIVERED
-			  : ch->state == QUEUE_EXPIRED ? RELAY_TRACE_EXPIRED
-						       : RELAY_TRACE_FAILED;
-		ev.peer = c->peer;
-	} else if (ch->error) {
-		ev.kind = RELAY_TRACE_RESCHEDULED;
-		ev.due_ms = ch->due_ms;
-	} else {
-		return;
-	}
-	relay_trace_add(c->node, &ch->rid, &ev);
+	if (op->type == QUEUE_OP_RESCHEDULE && ch->error)
+		relay_trace_add(c->node, &ch->rid,
+				&(struct relay_trace_event){.kind = RELAY_TRACE_RESCHEDULED,
+							    .at_ms = ch->now_ms,
+							    .error = ch->error,
+							    .due_ms = ch->due_ms});
 }
 
 static void change_done(struct queue_op *op)

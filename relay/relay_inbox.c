@@ -423,9 +423,7 @@ static void ack_done(struct queue_op *op)
 		struct relay_trace_event ev = {.kind = RELAY_TRACE_ACKED,
 					       .at_ms = op->u.change.now_ms,
 					       .peer = req->peer->name};
-		relay_trace_add(req->node, &op->u.change.rid, &ev);
-		ev.kind = RELAY_TRACE_DELIVERED;
-		relay_trace_add(req->node, &op->u.change.rid, &ev);
+		relay_trace_add(req->node, &op->u.change.rid, &ev); /* delivered: the status */
 	}
 	if (atomic_fetch_sub(&a->pending, 1) == 1)
 		relay_req_resume(req);

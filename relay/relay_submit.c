@@ -275,10 +275,6 @@ static void insert_done(struct queue_op *op)
 		relay_stats_count(node->stats, s->peer, RELAY_STAT_ACCEPTED);
 		relay_stats_latency(node->stats, RELAY_HIST_ACCEPT,
 				    relay_stats_clock_us() - s->start_us);
-		relay_trace_add(node, &op->u.insert.rid,
-				&(struct relay_trace_event){.kind = RELAY_TRACE_ACCEPTED,
-							    .at_ms = op->u.insert.now_ms,
-							    .peer = s->peer});
 	}
 	if (atomic_fetch_sub(&s->pending, 1) == 1) {
 		for (size_t i = 0; i < s->n; i++) {

@@ -234,6 +234,7 @@ void relay_trace_sweep(struct relay_node *n, struct relay_trace_sweep *sw, int64
 struct shown {
 	struct relay_trace_record r;
 	uint32_t seq;
+	int rank; /* within a millisecond: 0 accepted, 1 stored events (by seq), 2 final */
 };
 
 struct collect {
@@ -262,17 +263,55 @@ static int collect_one(const void *key, size_t klen, const void *val, size_t vle
 	}
 	if (relay_trace_decode(val, vlen, &c->ev[c->n].r) != 0)
 		return 0; /* a damaged event is left out, not the trace */
+	c->ev[c->n].rank = 1;
 	c->ev[c->n++].seq = (uint32_t)get_be((const unsigned char *)key + 16, 4);
 	return 0;
 }
 
-/* By time; within one millisecond, in the order they were written. */
+/*
+ * The first and last events are read from the status rather than stored (a write less per
+ * submission and per final state; the status holds their time, peer and error, and
+ * outlives the trace): "accepted", first of its millisecond, and once the message is final
+ * "delivered", "expired" or "failed", last of its millisecond.
+ */
+static void add_from_status(struct collect *c, const struct queue_status *st)
+{
+	struct relay_trace_record *r;
+
+	if (!(c->ev = calloc(16, sizeof(*c->ev)))) {
+		c->nomem = true;
+		return;
+	}
+	c->cap = 16;
+	r = &c->ev[c->n].r;
+	r->kind = RELAY_TRACE_ACCEPTED;
+	r->at_ms = st->created_ms;
+	snprintf(r->peer, sizeof(r->peer), "%s", st->src_peer);
+	c->ev[c->n++].rank = 0;
+	if (st->state != QUEUE_DELIVERED && st->state != QUEUE_EXPIRED &&
+	    st->state != QUEUE_FAILED)
+		return;
+	r = &c->ev[c->n].r;
+	r->kind = st->state == QUEUE_DELIVERED ? RELAY_TRACE_DELIVERED
+		  : st->state == QUEUE_EXPIRED ? RELAY_TRACE_EXPIRED
+					       : RELAY_TRACE_FAILED;
+	r->at_ms = st->final_ms ? st->final_ms : st->updated_ms;
+	snprintf(r->peer, sizeof(r->peer), "%s", st->dst_peer);
+	if (st->state != QUEUE_DELIVERED)
+		snprintf(r->error, sizeof(r->error), "%.*s", RELAY_TRACE_TEXT_MAX, st->last_error);
+	c->ev[c->n++].rank = 2;
+}
+
+/* By time; within one millisecond, accepted first, final last, the others in the order
+ * they were written. */
 static int by_time(const void *a, const void *b)
 {
 	const struct shown *x = a, *y = b;
 
 	if (x->r.at_ms != y->r.at_ms)
 		return x->r.at_ms < y->r.at_ms ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
 	return (int32_t)(x->seq - y->seq) < 0 ? -1 : (int32_t)(x->seq - y->seq) > 0;
 }
 
@@ -319,6 +358,8 @@ enum MHD_Result relay_h_trace(struct relay_req *req, const char *text, size_t le
 		return relay_reply_error(req, MHD_HTTP_NOT_FOUND, "not_found", NULL,
 					 "no such message");
 	if (rc == 0)
+		add_from_status(&c, &st);
+	if (rc == 0 && !c.nomem)
 		rc = queue_kv_scan(req->node->q, RELAY_TRACE_TABLE, rid.b, 16, rid.b, 16,
 				   collect_one, &c);
 	if (rc == 0 && c.nomem)
