@@ -271,6 +271,9 @@ struct relay_att {
 	struct relay_sig sig;
 };
 
+/* "delivered", "expired", "failed"; NULL out of range. */
+const char *relay_report_status_name(enum relay_report_status status);
+
 /* "owned", "directory", "relayed" ("" for NONE); parse gives NONE for anything else. */
 const char *relay_att_level_name(enum relay_att_level level);
 enum relay_att_level relay_att_level_parse(const char *s);

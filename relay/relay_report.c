@@ -22,12 +22,6 @@ struct report_op {
 	enum queue_mode mode;
 };
 
-static const char *const status_word[] = {
-	[RELAY_REPORT_DELIVERED] = "delivered",
-	[RELAY_REPORT_EXPIRED] = "expired",
-	[RELAY_REPORT_FAILED] = "failed",
-};
-
 static void copy_text(char *dst, size_t size, const char *src)
 {
 	snprintf(dst, size, "%s", src ? src : "");
@@ -148,7 +142,7 @@ int relay_report_queue(struct relay_node *node, const struct relay_envelope *env
 	copy_text(r->ref, sizeof(r->ref), rep.ref);
 	if ((rc = destination(node, &rep, now, r, why, sizeof(why))) != 0) {
 		relay_log(RELAY_LOG_WARN, "report_dropped", "rid=%s status=%s why=%s", rid,
-			  status_word[status], relay_log_quote(why, q, sizeof(q)));
+			  relay_report_status_name(status), relay_log_quote(why, q, sizeof(q)));
 		free(r);
 		return rc;
 	}
@@ -172,7 +166,8 @@ int relay_report_queue(struct relay_node *node, const struct relay_envelope *env
 			     .len = len},
 	};
 	relay_log(RELAY_LOG_INFO, "report", "rid=%s ref=%s status=%s peer=%s reason=%s", rid,
-		  rep.ref, status_word[status], r->dst, relay_log_quote(rep.reason, q, sizeof(q)));
+		  rep.ref, relay_report_status_name(status), r->dst,
+		  relay_log_quote(rep.reason, q, sizeof(q)));
 	queue_submit(node->q, &r->op);
 	return 0;
 }

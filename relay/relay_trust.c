@@ -158,19 +158,6 @@ size_t relay_att_statement(const struct relay_envelope *env, size_t i,
 	return att_one(env, link, i ? prev : NULL, buf, size);
 }
 
-static const char *status_name(enum relay_report_status s)
-{
-	switch (s) {
-	case RELAY_REPORT_DELIVERED:
-		return "delivered";
-	case RELAY_REPORT_EXPIRED:
-		return "expired";
-	case RELAY_REPORT_FAILED:
-		return "failed";
-	}
-	return NULL;
-}
-
 size_t relay_report_statement(const struct relay_envelope *rep, const char *node, char *buf,
 			      size_t size)
 {
@@ -180,7 +167,7 @@ size_t relay_report_statement(const struct relay_envelope *rep, const char *node
 		return 0;
 	if (rep->has_rsig)
 		node = rep->rsig.node;
-	status = status_name(rep->status);
+	status = relay_report_status_name(rep->status);
 	if (!node || !*node || !status)
 		return 0;
 	return fitted(snprintf(buf, size,
