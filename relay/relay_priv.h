@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "queue/queue.h"
 #include "relay/relay.h"
@@ -66,6 +67,76 @@ int rr_b64_decode(const char *s, size_t len, unsigned char *out, size_t cap, siz
  * RR_B64_LEN(n) + 1 bytes, NUL-terminated; returns RR_B64_LEN(n), the length written.
  */
 size_t rr_b64_encode(const unsigned char *in, size_t n, char *out);
+
+/* ------------------------- JSON on the hot paths (relay_json_read.c, relay_json_write.c)
+ *
+ * The carrier API's envelopes are read and written without jansson, whose value-per-malloc
+ * DOM was a quarter of the relay's CPU under load: a strict reader into one allocation
+ * (rj_), and an appending writer (rw_). jansson stays for the admin API and small answers.
+ */
+
+enum rj_type { RJ_NULL, RJ_FALSE, RJ_TRUE, RJ_INTEGER, RJ_REAL, RJ_STRING, RJ_ARRAY, RJ_OBJECT };
+
+struct rj_doc; /* a parsed document: all its values in one allocation */
+struct rj_val; /* a value of a document; borrowed, valid until rj_free */
+
+#define RJ_DEPTH_MAX 64 /* arrays and objects nested deeper are refused */
+
+/*
+ * Parses len bytes of text (need not be NUL-terminated) as one JSON value (RFC 8259,
+ * strictly: no comments, no trailing commas, no leading zeros, no NaN; only whitespace
+ * around it; valid UTF-8 in strings, escapes included, surrogates paired; a key twice in
+ * one object is an error). A number without fraction or exponent in int64 range is an
+ * RJ_INTEGER, one out of it an RJ_REAL (its value as a double). Strings may hold
+ * "\u0000": their length says where they end. Returns the document, or NULL with *nomem
+ * set when out of memory, else with why in err (always NUL-terminated, never quoting the
+ * input beyond the byte at fault as \xNN): "<what> (line L, column C)", e.g.
+ * "'}' or ',' expected (line 1, column 17)", "duplicate object key 'text' (line 1, ...)".
+ */
+struct rj_doc *rj_parse(const char *text, size_t len, char *err, size_t errlen, bool *nomem);
+void rj_free(struct rj_doc *d);
+const struct rj_val *rj_root(const struct rj_doc *d);
+
+enum rj_type rj_type(const struct rj_val *v);
+/* A string's bytes (NUL-terminated, unescaped) and its length; NULL for other types. */
+const char *rj_str(const struct rj_val *v, size_t *len);
+/* An RJ_INTEGER's value (0 for other types). */
+int64_t rj_int(const struct rj_val *v);
+/* An array's elements or an object's members, in document order. */
+size_t rj_size(const struct rj_val *v);
+/* The first element / member value of an array or object (NULL when empty or another
+ * type), and the value after v in its container (NULL at the end). */
+const struct rj_val *rj_first(const struct rj_val *v);
+const struct rj_val *rj_next(const struct rj_val *v);
+/* The key of an object member's value v (NULL when v is not a member value). */
+const char *rj_key(const struct rj_val *v, size_t *len);
+/* An object's member by key (a linear search: envelopes have a dozen), or NULL. */
+const struct rj_val *rj_get(const struct rj_val *obj, const char *key);
+
+/* A JSON text being written: append-only, growing; a failed allocation makes every later
+ * call a no-op and rw_finish return NULL. Commas between values are the writer's. */
+struct rw {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+	unsigned depth;
+	uint64_t more; /* bit d: the container at depth d already holds a value */
+};
+
+void rw_init(struct rw *w);
+void rw_obj(struct rw *w);   /* { */
+void rw_arr(struct rw *w);   /* [ */
+void rw_end(struct rw *w, char close); /* '}' or ']' */
+void rw_key(struct rw *w, const char *key); /* "key": (key escaped like a string) */
+/* A string of len bytes, escaped as jansson's compact output is (", \, \b \f \n \r \t,
+ * other controls as \u00XX; bytes from 0x7f up as they are: the text is UTF-8). */
+void rw_str(struct rw *w, const char *s, size_t len);
+void rw_int(struct rw *w, int64_t v);
+void rw_bool(struct rw *w, bool v);
+void rw_raw(struct rw *w, const char *json, size_t len); /* a value already JSON */
+/* The text (malloc'd, NUL-terminated, *len its length when len is not NULL; the caller
+ * frees it), or NULL when an allocation failed (w's memory is freed either way). */
+char *rw_finish(struct rw *w, size_t *len);
 
 /* ---------------------- config values without libconfuse (relay_config_values.c) */
 
