@@ -240,6 +240,14 @@ static void node_figures(struct text *t, struct admin *a)
 	family(t, "interlink_store_max_bytes", "gauge", "The size the store may grow to in bytes.");
 	u64(num, sizeof(num), st.max_bytes);
 	sample(t, "interlink_store_max_bytes", NULL, NULL, num);
+	family(t, "interlink_store_commits_total", "counter",
+	       "Write transactions the store committed (group commits).");
+	u64(num, sizeof(num), st.commits);
+	sample(t, "interlink_store_commits_total", NULL, NULL, num);
+	family(t, "interlink_store_operations_total", "counter",
+	       "Operations (inserts, leases, changes, key-value writes) those commits held.");
+	u64(num, sizeof(num), st.ops);
+	sample(t, "interlink_store_operations_total", NULL, NULL, num);
 	relay_node_counters(a->node, &c);
 	family(t, "interlink_uptime_seconds", "gauge", "Seconds since the node started.");
 	snprintf(num, sizeof(num), "%.3f", (double)(relay_now_ms() - c.started_ms) / 1000.0);

@@ -153,6 +153,14 @@ def test_counters_move(metrics_node):
     assert len(buckets) == 14
     assert len(node.carrier.received) == 2
 
+    # the group commit: each insert (the duplicate's too), final state and retry was an
+    # operation of some commit
+    commits = val(s, "interlink_store_commits_total")
+    ops = val(s, "interlink_store_operations_total")
+    retries = val(s, "interlink_retried_total", peer="dest") + \
+        val(s, "interlink_retried_total", peer="gone")
+    assert 0 < commits <= ops and ops >= 5 + 4 + retries
+
     # nothing left live: depth 0 and no age, for each destination the queue knows
     for peer in ("dest", "gone"):
         assert val(s, "interlink_queue_depth", peer=peer, state="queued") == 0
