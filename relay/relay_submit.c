@@ -316,36 +316,42 @@ static void settle(struct slot *sl)
 	}
 }
 
-/* An element's answer added to o (taken; NULL gives NULL): {"rid","status"} or
+/* An element's answer, as members of the open object: {"rid","status"} or
  * {"error","field"?,"reason","retry_after"?}. */
-static json_t *slot_json(const struct slot *sl, json_t *o)
+static void slot_json(struct rw *w, const struct slot *sl)
 {
 	char rid[QUEUE_RID_TEXT + 1];
+	const char *v;
 
-	if (!o)
-		return NULL;
 	if (sl->code == MHD_HTTP_ACCEPTED || sl->code == MHD_HTTP_OK) {
 		queue_rid_format(&sl->op.u.insert.rid, rid);
-		json_object_set_new(o, "rid", json_string(rid));
-		json_object_set_new(o, "status", json_string(sl->code == MHD_HTTP_OK ? "duplicate"
-										     : "queued"));
-		return o;
+		rw_key(w, "rid");
+		rw_str(w, rid, strlen(rid));
+		v = sl->code == MHD_HTTP_OK ? "duplicate" : "queued";
+		rw_key(w, "status");
+		rw_str(w, v, strlen(v));
+		return;
 	}
-	json_object_set_new(o, "error", json_string(sl->error ? sl->error : "internal"));
-	if (sl->field[0])
-		json_object_set_new(o, "field", json_string(sl->field));
-	json_object_set_new(o, "reason", json_string(sl->reason));
-	if (sl->retry_after)
-		json_object_set_new(o, "retry_after", json_integer(sl->retry_after));
-	return o;
+	v = sl->error ? sl->error : "internal";
+	rw_key(w, "error");
+	rw_str(w, v, strlen(v));
+	if (sl->field[0]) {
+		rw_key(w, "field");
+		rw_str(w, sl->field, strlen(sl->field));
+	}
+	rw_key(w, "reason");
+	rw_str(w, sl->reason, strlen(sl->reason));
+	if (sl->retry_after) {
+		rw_key(w, "retry_after");
+		rw_int(w, sl->retry_after);
+	}
 }
 
-static enum MHD_Result reply_json(struct relay_req *req, unsigned code, json_t *o)
+/* Answers with text (taken; NULL: out of memory). */
+static enum MHD_Result reply_text(struct relay_req *req, unsigned code, char *text)
 {
-	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	enum MHD_Result ret;
 
-	json_decref(o);
 	if (!text)
 		return relay_reply_retry(req, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
 					 "out of memory", RETRY_AGAIN_S);
@@ -354,36 +360,50 @@ static enum MHD_Result reply_json(struct relay_req *req, unsigned code, json_t *
 	return ret;
 }
 
+/* Answers with o (taken; NULL: out of memory). */
+static enum MHD_Result reply_json(struct relay_req *req, unsigned code, json_t *o)
+{
+	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(o);
+	return reply_text(req, code, text);
+}
+
 static enum MHD_Result answer_single(struct relay_req *req, const struct slot *sl)
 {
+	struct rw w;
+
 	if (sl->retry_after)
 		return relay_reply_retry(req, sl->code, sl->error, sl->reason, sl->retry_after);
-	return reply_json(req, sl->code, slot_json(sl, json_object()));
+	rw_init(&w);
+	rw_obj(&w);
+	slot_json(&w, sl);
+	rw_end(&w, '}');
+	return reply_text(req, sl->code, rw_finish(&w, NULL));
 }
 
 /* A batch: 200 and one result per element, in order, each with the code it would have
  * got alone. */
 static enum MHD_Result answer_batch(struct relay_req *req, const struct submit *s)
 {
-	json_t *results = json_array(), *o = json_object();
+	struct rw w;
 
+	rw_init(&w);
+	rw_obj(&w);
+	rw_key(&w, "results");
+	rw_arr(&w);
 	for (size_t i = 0; i < s->n; i++) {
-		const struct slot *sl = &s->slots[i];
-		json_t *r = slot_json(sl, json_pack("{sIsI}", "index", (json_int_t)i, "code",
-						    (json_int_t)sl->code));
-		if (!r || !results || json_array_append_new(results, r) != 0) {
-			json_decref(results);
-			results = NULL;
-		}
+		rw_obj(&w);
+		rw_key(&w, "index");
+		rw_int(&w, (int64_t)i);
+		rw_key(&w, "code");
+		rw_int(&w, s->slots[i].code);
+		slot_json(&w, &s->slots[i]);
+		rw_end(&w, '}');
 	}
-	if (o && results)
-		json_object_set_new(o, "results", results);
-	else {
-		json_decref(o);
-		json_decref(results);
-		o = NULL;
-	}
-	return reply_json(req, MHD_HTTP_OK, o);
+	rw_end(&w, ']');
+	rw_end(&w, '}');
+	return reply_text(req, MHD_HTTP_OK, rw_finish(&w, NULL));
 }
 
 /* One log line per submission: who, how many, what came of them; never a body. */

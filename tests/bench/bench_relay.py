@@ -293,6 +293,10 @@ class Bench:
         url = f"http://127.0.0.1:{port}"
         d = self.start(f"interlinkd-{label}", [self.args.interlinkd, "-c", conf],
                        url + "/v1/health")
+        d.admin_url = f"http://127.0.0.1:{admin}"
+        deadline = time.monotonic() + 30  # the admin listener follows its first user's hash
+        while self.store_counters(d) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
         return d, url, bench.token
 
     def case_b(self):
@@ -342,9 +346,31 @@ class Bench:
         return {"posts": posts,
                 "distinct": c.get("unique", 0) + c.get("no_key", 0) + c.get("untracked", 0)}
 
+    @staticmethod
+    def store_counters(d):
+        """The store's commits and operations so far, from the admin listener's /metrics."""
+        try:
+            status, text = http("GET", d.admin_url + "/metrics")
+        except OSError:
+            return None
+        if status != 200:
+            return None
+        got = {}
+        for line in text.splitlines():
+            for name in ("interlink_store_commits_total", "interlink_store_operations_total"):
+                if line.startswith(name + " "):
+                    got[name] = float(line.split()[1])
+        return got if len(got) == 2 else None
+
     def run_loaded(self, d, url, token, label):
         r = {"pre": self.preflight(url, token, label)}
+        before = self.store_counters(d)
         r.update(self.wrk(url, token, label))
+        after = self.store_counters(d)
+        if before and after:
+            commits = after["interlink_store_commits_total"] - before["interlink_store_commits_total"]
+            ops = after["interlink_store_operations_total"] - before["interlink_store_operations_total"]
+            r["store"] = (commits, ops)
         if d.proc.poll() is not None:
             self.notes.append(f"interlinkd ({label}) died during the load "
                               f"(exit {d.proc.returncode}); log tail:\n{d.log_tail()}")
@@ -465,6 +491,13 @@ class Bench:
                                           else f"{r['left']} still undelivered after "
                                                f"{r['drain_s']:.1f} s")
                   + f"; duplicate deliveries: {r['dups']}")
+        for label in "bcd":
+            r = self.results.get(label)
+            if r and r.get("store") and r["seconds"]:
+                commits, ops = r["store"]
+                print(f"({label}) store: {commits / r['seconds']:.0f} commits/s, "
+                      f"{ops / commits if commits else 0:.1f} operations per commit, "
+                      f"{ops / r['ok'] if r['ok'] else 0:.2f} operations per 2xx")
         self.report_cpu()
         for n in self.notes:
             print("note: " + n)
