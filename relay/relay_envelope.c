@@ -8,15 +8,12 @@
  */
 #include "relay/relay_priv.h"
 
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Duplicate keys are an error; NUL is let through so that the field holding it is named. */
-#define LOAD_FLAGS   (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
 #define TS_AHEAD_MS  86400000LL /* a submission time may be at most a day ahead */
 #define PRIO_MAX     3
 #define PRIO_DEFAULT 1
@@ -25,7 +22,7 @@
 
 /*
  * Copies src into dst (always NUL-terminated), replacing control and non-ASCII bytes
- * by '?': error texts quote input (keys, jansson's "near '...'"), are cut to fit, and
+ * by '?': error texts quote input (keys), are cut to fit, and
  * go back to the carrier as JSON strings, which must stay valid UTF-8.
  */
 static void copy_text(char *dst, size_t size, const char *src)
@@ -75,9 +72,9 @@ enum {
 
 struct field {
 	const char *name;
-	json_type type;    /* JSON_TRUE stands for a boolean */
+	enum rj_type type; /* RJ_TRUE stands for a boolean */
 	unsigned flags;
-	int (*set)(struct pctx *c, const struct field *f, json_t *v);
+	int (*set)(struct pctx *c, const struct field *f, const struct rj_val *v);
 	size_t off;        /* where the value goes in struct relay_envelope */
 	size_t max;        /* set_token: the room there, in bytes before the NUL */
 	bool (*ok)(const char *s, size_t len); /* set_token: relay_rules.c's, or NULL */
@@ -92,14 +89,13 @@ static int bad(struct pctx *c, const struct field *f, const char *reason)
 }
 
 /* A string field's text; apply() has checked the type and the absence of NUL. */
-static const char *str(json_t *v, size_t *len)
+static const char *str(const struct rj_val *v, size_t *len)
 {
-	*len = json_string_length(v);
-	return json_string_value(v);
+	return rj_str(v, len);
 }
 
 /* id, rid, ref, reason: bounded strings copied as they are. */
-static int set_token(struct pctx *c, const struct field *f, json_t *v)
+static int set_token(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
 	size_t len;
 	const char *s = str(v, &len);
@@ -110,14 +106,14 @@ static int set_token(struct pctx *c, const struct field *f, json_t *v)
 	return 0;
 }
 
-static int set_v(struct pctx *c, const struct field *f, json_t *v)
+static int set_v(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
-	return json_integer_value(v) == 1 ? 0 : bad(c, f, f->rule);
+	return rj_int(v) == 1 ? 0 : bad(c, f, f->rule);
 }
 
-static int set_kind(struct pctx *c, const struct field *f, json_t *v)
+static int set_kind(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
-	const char *s = json_string_value(v);
+	const char *s = rj_str(v, NULL);
 
 	if (strcmp(s, "message") == 0)
 		c->env->kind = RELAY_ENV_MESSAGE;
@@ -129,7 +125,7 @@ static int set_kind(struct pctx *c, const struct field *f, json_t *v)
 }
 
 /* from, to: the reason is routing's own text ("national number without ..."). */
-static int set_addr(struct pctx *c, const struct field *f, json_t *v)
+static int set_addr(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
 	size_t len;
 	const char *s = str(v, &len);
@@ -138,9 +134,9 @@ static int set_addr(struct pctx *c, const struct field *f, json_t *v)
 	return rc ? bad(c, f, route_strerror(rc)) : 0;
 }
 
-static int set_ts(struct pctx *c, const struct field *f, json_t *v)
+static int set_ts(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
-	json_int_t x = json_integer_value(v);
+	int64_t x = rj_int(v);
 	int64_t now = c->lim->now_ms;
 
 	if (x < 0)
@@ -151,18 +147,18 @@ static int set_ts(struct pctx *c, const struct field *f, json_t *v)
 	return 0;
 }
 
-static int set_ttl(struct pctx *c, const struct field *f, json_t *v)
+static int set_ttl(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
-	json_int_t x = json_integer_value(v);
+	int64_t x = rj_int(v);
 
-	if (x < 1 || x > (json_int_t)c->lim->max_ttl_s)
+	if (x < 1 || x > (int64_t)c->lim->max_ttl_s)
 		return fail(c->err, -RELAY_EFIELD, f->name, "must be 1 to %u seconds",
 			    (unsigned)c->lim->max_ttl_s);
 	c->env->ttl_s = (uint32_t)x;
 	return 0;
 }
 
-static int set_type(struct pctx *c, const struct field *f, json_t *v)
+static int set_type(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
 	size_t len;
 	const char *s = str(v, &len);
@@ -184,7 +180,7 @@ static int no_memory(struct pctx *c)
 	return fail(c->err, -RELAY_ENOMEM, "", "out of memory");
 }
 
-static int set_text(struct pctx *c, const struct field *f, json_t *v)
+static int set_text(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
 	size_t len;
 	const char *s = str(v, &len);
@@ -201,7 +197,7 @@ static int set_text(struct pctx *c, const struct field *f, json_t *v)
 }
 
 /* The size is known from the length alone, so an oversized body is refused unallocated. */
-static int set_body(struct pctx *c, const struct field *f, json_t *v)
+static int set_body(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
 	size_t len, n;
 	const char *s = str(v, &len);
@@ -220,16 +216,16 @@ static int set_body(struct pctx *c, const struct field *f, json_t *v)
 	return 0;
 }
 
-static int set_dlr(struct pctx *c, const struct field *f, json_t *v)
+static int set_dlr(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
 	(void)f;
-	c->env->dlr = json_is_true(v);
+	c->env->dlr = rj_type(v) == RJ_TRUE;
 	return 0;
 }
 
-static int set_prio(struct pctx *c, const struct field *f, json_t *v)
+static int set_prio(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
-	json_int_t x = json_integer_value(v);
+	int64_t x = rj_int(v);
 
 	if (x < 0 || x > PRIO_MAX)
 		return bad(c, f, f->rule);
@@ -237,23 +233,22 @@ static int set_prio(struct pctx *c, const struct field *f, json_t *v)
 	return 0;
 }
 
-static int set_hops(struct pctx *c, const struct field *f, json_t *v)
+static int set_hops(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
-	size_t i;
-	json_t *h;
+	size_t i = 0;
 
-	if (json_array_size(v) > RELAY_ENV_HOPS_MAX)
+	if (rj_size(v) > RELAY_ENV_HOPS_MAX)
 		return fail(c->err, -RELAY_EFIELD, f->name, "must hold at most %d node ids",
 			    RELAY_ENV_HOPS_MAX);
-	json_array_foreach(v, i, h) {
-		const char *s = json_string_value(h);
-		size_t len = json_string_length(h);
+	for (const struct rj_val *h = rj_first(v); h; h = rj_next(h), i++) {
+		size_t len;
+		const char *s = rj_str(h, &len);
 
 		if (!s || !rr_node_id_ok(s, len))
 			return fail(c->err, -RELAY_EFIELD, f->name, "element %zu %s", i, f->rule);
 		memcpy(c->env->hops[i], s, len + 1);
 	}
-	c->env->n_hops = json_array_size(v);
+	c->env->n_hops = rj_size(v);
 	return 0;
 }
 
@@ -270,10 +265,10 @@ const char *relay_report_status_name(enum relay_report_status status)
 		       : NULL;
 }
 
-static int set_status(struct pctx *c, const struct field *f, json_t *v)
+static int set_status(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
 	for (int i = RELAY_REPORT_DELIVERED; i <= RELAY_REPORT_FAILED; i++) {
-		if (strcmp(json_string_value(v), status_names[i]) == 0) {
+		if (strcmp(rj_str(v, NULL), status_names[i]) == 0) {
 			c->env->status = (enum relay_report_status)i;
 			return 0;
 		}
@@ -281,9 +276,9 @@ static int set_status(struct pctx *c, const struct field *f, json_t *v)
 	return bad(c, f, f->rule);
 }
 
-static int set_at(struct pctx *c, const struct field *f, json_t *v)
+static int set_at(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
-	json_int_t x = json_integer_value(v);
+	int64_t x = rj_int(v);
 
 	if (x < 0)
 		return bad(c, f, f->rule);
@@ -316,12 +311,33 @@ enum relay_att_level relay_att_level_parse(const char *s)
 }
 
 static const char *const type_reasons[] = {
-	[JSON_OBJECT] = "must be an object",
-	[JSON_STRING] = "must be a string",
-	[JSON_INTEGER] = "must be an integer",
-	[JSON_TRUE] = "must be true or false",
-	[JSON_ARRAY] = "must be an array",
+	[RJ_OBJECT] = "must be an object",
+	[RJ_STRING] = "must be a string",
+	[RJ_INTEGER] = "must be an integer",
+	[RJ_TRUE] = "must be true or false",
+	[RJ_ARRAY] = "must be an array",
 };
+
+/* Whether object member v's key is name (a key holding NUL is no name's). */
+static bool key_is(const struct rj_val *v, const char *name)
+{
+	size_t len;
+	const char *key = rj_key(v, &len);
+
+	return strlen(name) == len && memcmp(key, name, len) == 0;
+}
+
+/* Member v's key for an error's field (NUL shown as '?', copy_text does the rest). */
+static const char *key_text(const struct rj_val *v, char *buf, size_t size)
+{
+	size_t len, i;
+	const char *key = rj_key(v, &len);
+
+	for (i = 0; i < len && i + 1 < size; i++)
+		buf[i] = key[i] ? key[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
 
 #define SIG_B64_LEN 88 /* std base64 of RELAY_SIG_LEN bytes, padded */
 #define PROOF_TEXT  (2 + 2 * RELAY_HASH_LEN) /* "l:" or "r:", then the hash in hex */
@@ -335,7 +351,7 @@ struct lctx {
 	struct pctx *c;
 	const char *field; /* "att" or "sig" */
 	char pfx[32];      /* "att[3]" or "sig" */
-	json_t *obj;
+	const struct rj_val *obj;
 	int rc;            /* the first error */
 };
 
@@ -348,22 +364,25 @@ static int lbad(struct lctx *l, const char *member, const char *reason)
 }
 
 /* The member of type t, NULL when absent (an error when required) or after an error. */
-static json_t *member(struct lctx *l, const char *name, json_type t, bool required)
+static const struct rj_val *member(struct lctx *l, const char *name, enum rj_type t,
+				   bool required)
 {
-	json_t *v;
+	const struct rj_val *v;
+	const char *s;
+	size_t len;
 
 	if (l->rc)
 		return NULL;
-	if (!(v = json_object_get(l->obj, name))) {
+	if (!(v = rj_get(l->obj, name))) {
 		if (required)
 			lbad(l, name, "is required");
 		return NULL;
 	}
-	if (json_typeof(v) != t) {
+	if (rj_type(v) != t) {
 		lbad(l, name, type_reasons[t]);
 		return NULL;
 	}
-	if (t == JSON_STRING && memchr(json_string_value(v), '\0', json_string_length(v))) {
+	if (t == RJ_STRING && (s = rj_str(v, &len)) && memchr(s, '\0', len)) {
 		lbad(l, name, "must not contain NUL");
 		return NULL;
 	}
@@ -373,16 +392,14 @@ static json_t *member(struct lctx *l, const char *name, json_type t, bool requir
 /* Strict, as the envelope: a member not in names[] is refused. */
 static int members_known(struct lctx *l, const char *const *names)
 {
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(l->obj, key, v) {
+	for (const struct rj_val *v = rj_first(l->obj); v; v = rj_next(v)) {
+		char key[sizeof l->c->err->reason];
 		size_t i = 0;
 
-		while (names[i] && strcmp(names[i], key) != 0)
+		while (names[i] && !key_is(v, names[i]))
 			i++;
 		if (!names[i])
-			return lbad(l, key, "unknown member");
+			return lbad(l, key_text(v, key, sizeof key), "unknown member");
 	}
 	return 0;
 }
@@ -410,33 +427,35 @@ static bool hex_lower(const char *s, size_t len, size_t n, unsigned char *out)
 /* A node id or peer name member into dst (room for RELAY_NODE_ID_MAX + 1). */
 static void get_name(struct lctx *l, const char *name, const char *what, char *dst)
 {
-	json_t *v = member(l, name, JSON_STRING, true);
+	const struct rj_val *v = member(l, name, RJ_STRING, true);
 	char reason[64];
+	size_t len;
+	const char *s = rj_str(v, &len);
 
 	if (!v)
 		return;
-	if (!rr_node_id_ok(json_string_value(v), json_string_length(v))) {
+	if (!rr_node_id_ok(s, len)) {
 		snprintf(reason, sizeof reason, "must be a %s ([A-Za-z0-9._-]{1,64})", what);
 		lbad(l, name, reason);
 		return;
 	}
-	memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+	memcpy(dst, s, len + 1);
 }
 
 static void get_proof(struct lctx *l, struct relay_sig *sig)
 {
-	json_t *v = member(l, "proof", JSON_ARRAY, true), *step;
-	size_t i;
+	const struct rj_val *v = member(l, "proof", RJ_ARRAY, true), *step;
+	size_t i = 0;
 
 	if (!v)
 		return;
-	if (json_array_size(v) > RELAY_PROOF_MAX) {
+	if (rj_size(v) > RELAY_PROOF_MAX) {
 		lbad(l, "proof", "must hold at most 16 steps");
 		return;
 	}
-	json_array_foreach(v, i, step) {
-		const char *s = json_string_value(step);
-		size_t len = json_string_length(step);
+	for (step = rj_first(v); step; step = rj_next(step), i++) {
+		size_t len = 0;
+		const char *s = rj_str(step, &len);
 		char m[32];
 
 		if (!s || len != PROOF_TEXT || (s[0] != 'l' && s[0] != 'r') || s[1] != ':' ||
@@ -447,30 +466,31 @@ static void get_proof(struct lctx *l, struct relay_sig *sig)
 		}
 		sig->proof[i].left = s[0] == 'l';
 	}
-	sig->n_proof = (uint8_t)json_array_size(v);
+	sig->n_proof = (uint8_t)rj_size(v);
 }
 
 /* The members a link and a report's sig share: node, kid, at, proof, sig. */
 static void get_sig(struct lctx *l, struct relay_sig *sig)
 {
-	json_t *v;
+	const struct rj_val *v;
 	size_t len, n;
 	const char *s;
 
 	get_name(l, "node", "node id", sig->node);
-	if ((v = member(l, "kid", JSON_STRING, true))) {
-		if (!hex_lower(json_string_value(v), json_string_length(v), RELAY_KID_LEN, NULL))
+	if ((v = member(l, "kid", RJ_STRING, true))) {
+		s = str(v, &len);
+		if (!hex_lower(s, len, RELAY_KID_LEN, NULL))
 			lbad(l, "kid", "must be 16 lower-case hex digits");
 		else
-			memcpy(sig->kid, json_string_value(v), RELAY_KID_LEN + 1);
+			memcpy(sig->kid, s, RELAY_KID_LEN + 1);
 	}
-	if ((v = member(l, "at", JSON_INTEGER, true))) {
-		if (json_integer_value(v) < 0)
+	if ((v = member(l, "at", RJ_INTEGER, true))) {
+		if (rj_int(v) < 0)
 			lbad(l, "at", "must be >= 0 (ms since the epoch)");
-		sig->at_ms = json_integer_value(v);
+		sig->at_ms = rj_int(v);
 	}
 	get_proof(l, sig);
-	if ((v = member(l, "sig", JSON_STRING, true))) {
+	if ((v = member(l, "sig", RJ_STRING, true))) {
 		s = str(v, &len);
 		if (len != SIG_B64_LEN || rr_b64_decode(s, len, sig->sig, RELAY_SIG_LEN, &n) != 0 ||
 		    n != RELAY_SIG_LEN)
@@ -481,7 +501,7 @@ static void get_sig(struct lctx *l, struct relay_sig *sig)
 /* "to" of a link: an address already in its normal form (the statement signs it). */
 static void get_link_to(struct lctx *l, struct relay_att *a)
 {
-	json_t *v = member(l, "to", JSON_STRING, false);
+	const struct rj_val *v = member(l, "to", RJ_STRING, false);
 	struct route_addr addr;
 	size_t len;
 	const char *s;
@@ -501,20 +521,23 @@ static void get_link_to(struct lctx *l, struct relay_att *a)
 
 static int get_link(struct lctx *l, struct relay_att *a)
 {
-	json_t *v;
+	const struct rj_val *v;
+	const char *s;
+	size_t len;
 
 	if (members_known(l, link_members))
 		return l->rc;
 	get_name(l, "node", "node id", a->sig.node);
-	if ((v = member(l, "rid", JSON_STRING, true))) {
-		if (!rr_rid_ok(json_string_value(v), json_string_length(v)))
+	if ((v = member(l, "rid", RJ_STRING, true))) {
+		s = str(v, &len);
+		if (!rr_rid_ok(s, len))
 			lbad(l, "rid", RID_RULE);
 		else
-			memcpy(a->rid, json_string_value(v), RELAY_RID_LEN + 1);
+			memcpy(a->rid, s, RELAY_RID_LEN + 1);
 	}
 	get_name(l, "peer", "peer name", a->peer);
-	if ((v = member(l, "level", JSON_STRING, true)) &&
-	    (a->level = relay_att_level_parse(json_string_value(v))) == RELAY_LEVEL_NONE)
+	if ((v = member(l, "level", RJ_STRING, true)) &&
+	    (a->level = relay_att_level_parse(rj_str(v, NULL))) == RELAY_LEVEL_NONE)
 		lbad(l, "level", "must be \"owned\", \"directory\" or \"relayed\"");
 	get_link_to(l, a);
 	get_sig(l, &a->sig);
@@ -522,10 +545,9 @@ static int get_link(struct lctx *l, struct relay_att *a)
 }
 
 /* att: 1..RELAY_ATT_MAX links, oldest first, into a new env->att (freed by clear). */
-static int set_att(struct pctx *c, const struct field *f, json_t *v)
+static int set_att(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
-	size_t n = json_array_size(v), i;
-	json_t *o;
+	size_t n = rj_size(v), i = 0;
 
 	if (n < 1 || n > RELAY_ATT_MAX)
 		return fail(c->err, -RELAY_EFIELD, f->name, "must hold 1 to %d links",
@@ -533,11 +555,11 @@ static int set_att(struct pctx *c, const struct field *f, json_t *v)
 	if (!(c->env->att = calloc(n, sizeof *c->env->att)))
 		return no_memory(c);
 	c->env->n_att = n;
-	json_array_foreach(v, i, o) {
+	for (const struct rj_val *o = rj_first(v); o; o = rj_next(o), i++) {
 		struct lctx l = {c, f->name, "", o, 0};
 
 		snprintf(l.pfx, sizeof l.pfx, "att[%zu]", i);
-		if (!json_is_object(o))
+		if (rj_type(o) != RJ_OBJECT)
 			return fail(c->err, -RELAY_EFIELD, f->name, "%s: must be an object", l.pfx);
 		if (get_link(&l, &c->env->att[i]))
 			return l.rc;
@@ -546,7 +568,7 @@ static int set_att(struct pctx *c, const struct field *f, json_t *v)
 }
 
 /* A report's sig: the reporting node's signature (relay_trust.c checks it). */
-static int set_rsig(struct pctx *c, const struct field *f, json_t *v)
+static int set_rsig(struct pctx *c, const struct field *f, const struct rj_val *v)
 {
 	struct lctx l = {c, f->name, "sig", v, 0};
 
@@ -557,8 +579,8 @@ static int set_rsig(struct pctx *c, const struct field *f, json_t *v)
 }
 
 #define OFF(m)   offsetof(struct relay_envelope, m)
-#define STR      JSON_STRING
-#define INT      JSON_INTEGER
+#define STR      RJ_STRING
+#define INT      RJ_INTEGER
 #define R_ONLY   (F_REQ_REPORT | F_REPORT_ONLY)
 
 /* Every field v1 knows, in the order checked and written. */
@@ -576,28 +598,30 @@ static const struct field fields[] = {
 	 "must be a media type: 1-127 printable ASCII characters with a '/'"},
 	{"text", STR, 0, set_text, 0, 0, NULL, NULL},
 	{"body", STR, 0, set_body, 0, 0, NULL, "must be standard base64 with padding"},
-	{"dlr", JSON_TRUE, 0, set_dlr, 0, 0, NULL, NULL},
+	{"dlr", RJ_TRUE, 0, set_dlr, 0, 0, NULL, NULL},
 	{"prio", INT, 0, set_prio, 0, 0, NULL, "must be 0 (bulk) to 3 (urgent)"},
-	{"hops", JSON_ARRAY, 0, set_hops, 0, 0, NULL, "is not a node id ([A-Za-z0-9._-]{1,64})"},
+	{"hops", RJ_ARRAY, 0, set_hops, 0, 0, NULL, "is not a node id ([A-Za-z0-9._-]{1,64})"},
 	{"ref", STR, R_ONLY, set_token, OFF(ref), RELAY_RID_LEN, rr_rid_ok, RID_RULE},
 	{"status", STR, R_ONLY, set_status, 0, 0, NULL,
 	 "must be \"delivered\", \"expired\" or \"failed\""},
 	{"reason", STR, F_REPORT_ONLY, set_token, OFF(reason), RELAY_ENV_REASON_MAX, NULL,
 	 "must be at most 255 bytes"},
 	{"at", INT, R_ONLY, set_at, 0, 0, NULL, "must be >= 0 (ms since the epoch)"},
-	{"att", JSON_ARRAY, F_MSG_ONLY, set_att, 0, 0, NULL, NULL},
+	{"att", RJ_ARRAY, F_MSG_ONLY, set_att, 0, 0, NULL, NULL},
 	{"via", STR, F_REPORT_ONLY, set_token, OFF(via), RELAY_NODE_ID_MAX, rr_node_id_ok,
 	 "must be a peer name ([A-Za-z0-9._-]{1,64})"},
-	{"sig", JSON_OBJECT, F_REPORT_ONLY, set_rsig, 0, 0, NULL, NULL},
+	{"sig", RJ_OBJECT, F_REPORT_ONLY, set_rsig, 0, 0, NULL, NULL},
 };
 
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
 
 /* Checks presence, kind, JSON type and NUL bytes generically, then the field's own rule. */
-static int apply(struct pctx *c, json_t *obj, const struct field *f)
+static int apply(struct pctx *c, const struct rj_val *obj, const struct field *f)
 {
-	json_t *v = json_object_get(obj, f->name);
+	const struct rj_val *v = rj_get(obj, f->name);
+	const char *s;
+	size_t len;
 	bool report = c->env->kind == RELAY_ENV_REPORT;
 
 	if (!v) {
@@ -609,9 +633,9 @@ static int apply(struct pctx *c, json_t *obj, const struct field *f)
 		return bad(c, f, "only in a report");
 	if ((f->flags & F_MSG_ONLY) && report)
 		return bad(c, f, "only in a message");
-	if (json_typeof(v) != f->type && !(f->type == JSON_TRUE && json_is_false(v)))
+	if (rj_type(v) != f->type && !(f->type == RJ_TRUE && rj_type(v) == RJ_FALSE))
 		return bad(c, f, type_reasons[f->type]);
-	if (f->type == JSON_STRING && memchr(json_string_value(v), '\0', json_string_length(v)))
+	if (f->type == RJ_STRING && (s = rj_str(v, &len)) && memchr(s, '\0', len))
 		return bad(c, f, "must not contain NUL");
 	return f->set(c, f, v);
 }
@@ -625,23 +649,26 @@ static const struct field *field_named(const char *name)
 }
 
 /* Strict: a typo ("txt") must not silently drop what the sender meant. */
-static int check_unknown(struct pctx *c, json_t *obj)
+static int check_unknown(struct pctx *c, const struct rj_val *obj)
 {
-	const char *key;
-	json_t *v;
+	for (const struct rj_val *v = rj_first(obj); v; v = rj_next(v)) {
+		char key[sizeof c->err->field];
+		size_t i = 0;
 
-	json_object_foreach(obj, key, v) {
-		if (!field_named(key))
-			return fail(c->err, -RELAY_EFIELD, key, "unknown field");
+		while (i < N_FIELDS && !key_is(v, fields[i].name))
+			i++;
+		if (i == N_FIELDS)
+			return fail(c->err, -RELAY_EFIELD, key_text(v, key, sizeof key),
+				    "unknown field");
 	}
 	return 0;
 }
 
 /* A message has exactly one of text and body; a report has neither. */
-static int check_body(struct pctx *c, json_t *obj)
+static int check_body(struct pctx *c, const struct rj_val *obj)
 {
-	bool text = json_object_get(obj, "text") != NULL;
-	bool body = json_object_get(obj, "body") != NULL;
+	bool text = rj_get(obj, "text") != NULL;
+	bool body = rj_get(obj, "body") != NULL;
 
 	if (c->env->kind == RELAY_ENV_REPORT) {
 		if (text || body)
@@ -671,7 +698,7 @@ static void set_defaults(struct relay_envelope *env, const struct relay_env_limi
  * parsed once. v comes first (another version's fields are not "unknown"), then unknown
  * keys, then kind (it decides which fields belong), then every field in table order.
  */
-static int parse_object(json_t *obj, const struct relay_env_limits *lim,
+static int parse_object(const struct rj_val *obj, const struct relay_env_limits *lim,
 			struct relay_envelope *out, struct relay_env_error *err)
 {
 	struct pctx c = {lim, out, err};
@@ -694,50 +721,45 @@ static int parse_object(json_t *obj, const struct relay_env_limits *lim,
 	return rc;
 }
 
-/* The text as one JSON value (object or array: jansson refuses bare scalars). */
-static int load(const char *json, size_t len, json_t **root, struct relay_env_error *err)
+/* The text as one JSON value into *d (rj_free it), or an error: -RELAY_EJSON, -RELAY_ENOMEM. */
+static int load(const char *json, size_t len, struct rj_doc **d, struct relay_env_error *err)
 {
-	json_error_t je;
-	char *near;
+	char why[sizeof err->reason];
+	bool nomem;
 
 	memset(err, 0, sizeof *err);
-	*root = json ? json_loadb(json, len, LOAD_FLAGS, &je) : NULL;
-	if (*root)
+	*d = json ? rj_parse(json, len, why, sizeof why, &nomem) : NULL;
+	if (*d)
 		return 0;
 	if (!json)
 		return fail(err, -RELAY_EJSON, "", "no input");
-	if (json_error_code(&je) == json_error_out_of_memory)
+	if (nomem)
 		return fail(err, -RELAY_ENOMEM, "", "out of memory");
-	/* jansson's "near '...'" may quote the body, and error texts get logged: cut it. */
-	near = strstr(je.text, " near ");
-	if (near)
-		*near = '\0';
-	return fail(err, -RELAY_EJSON, "", "%s (line %d, column %d)", je.text, je.line,
-		    je.column);
+	return fail(err, -RELAY_EJSON, "", "%s", why); /* rj_parse never quotes the text */
 }
 
 int relay_envelope_parse(const char *json, size_t len, const struct relay_env_limits *lim,
 			 struct relay_envelope *out, struct relay_env_error *err)
 {
-	json_t *root;
+	struct rj_doc *d;
 	int rc;
 
 	memset(out, 0, sizeof *out);
-	rc = load(json, len, &root, err);
-	if (rc)
+	if ((rc = load(json, len, &d, err)))
 		return rc;
-	if (json_is_object(root))
-		rc = parse_object(root, lim, out, err);
+	if (rj_type(rj_root(d)) == RJ_OBJECT)
+		rc = parse_object(rj_root(d), lim, out, err);
 	else
 		rc = fail(err, -RELAY_EJSON, "", "must be a JSON object");
-	json_decref(root);
+	rj_free(d);
 	return rc;
 }
 
 /* One array element into its item; the item's rc says how it went. */
-static void parse_item(json_t *v, const struct relay_env_limits *lim, struct relay_env_item *it)
+static void parse_item(const struct rj_val *v, const struct relay_env_limits *lim,
+		       struct relay_env_item *it)
 {
-	if (json_is_object(v)) {
+	if (rj_type(v) == RJ_OBJECT) {
 		it->rc = parse_object(v, lim, &it->env, &it->err);
 		return;
 	}
@@ -746,14 +768,14 @@ static void parse_item(json_t *v, const struct relay_env_limits *lim, struct rel
 }
 
 /* How many envelopes root holds: an object is one, an array 1..RELAY_ENV_BATCH_MAX. */
-static int batch_count(json_t *root, size_t *count, struct relay_env_error *err)
+static int batch_count(const struct rj_val *root, size_t *count, struct relay_env_error *err)
 {
 	*count = 1;
-	if (json_is_object(root))
+	if (rj_type(root) == RJ_OBJECT)
 		return 0;
-	if (!json_is_array(root))
+	if (rj_type(root) != RJ_ARRAY)
 		return fail(err, -RELAY_EJSON, "", "must be a JSON object or an array of them");
-	*count = json_array_size(root);
+	*count = rj_size(root);
 	if (*count == 0)
 		return fail(err, -RELAY_EJSON, "", "an empty array holds no envelope");
 	if (*count > RELAY_ENV_BATCH_MAX)
@@ -766,30 +788,32 @@ int relay_envelope_parse_batch(const char *json, size_t len, const struct relay_
 			       struct relay_env_item **items, size_t *n, bool *is_array,
 			       struct relay_env_error *err)
 {
-	json_t *root;
+	const struct rj_val *root, *v;
+	struct rj_doc *d;
 	size_t count;
 	int rc;
 
 	*items = NULL;
 	*n = 0;
 	*is_array = false;
-	rc = load(json, len, &root, err);
-	if (!rc)
-		rc = batch_count(root, &count, err);
-	if (rc) {
-		json_decref(root);
+	if ((rc = load(json, len, &d, err)))
+		return rc;
+	root = rj_root(d);
+	if ((rc = batch_count(root, &count, err))) {
+		rj_free(d);
 		return rc;
 	}
 	*items = calloc(count, sizeof **items);
-	for (size_t i = 0; *items && i < count; i++) {
-		parse_item(json_is_array(root) ? json_array_get(root, i) : root, lim, *items + i);
+	v = rj_type(root) == RJ_ARRAY ? rj_first(root) : root;
+	for (size_t i = 0; *items && i < count; i++, v = rj_next(v)) {
+		parse_item(v, lim, *items + i);
 		if ((*items)[i].rc == -RELAY_ENOMEM) {
 			relay_env_items_free(*items, i + 1);
 			*items = NULL;
 		}
 	}
-	*is_array = *items && json_is_array(root);
-	json_decref(root);
+	*is_array = *items && rj_type(root) == RJ_ARRAY;
+	rj_free(d);
 	if (!*items)
 		return fail(err, -RELAY_ENOMEM, "", "out of memory");
 	*n = count;

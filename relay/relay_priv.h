@@ -91,7 +91,7 @@ struct rj_val; /* a value of a document; borrowed, valid until rj_free */
  * "\u0000": their length says where they end. Returns the document, or NULL with *nomem
  * set when out of memory, else with why in err (always NUL-terminated, never quoting the
  * input beyond the byte at fault as \xNN): "<what> (line L, column C)", e.g.
- * "'}' or ',' expected (line 1, column 17)", "duplicate object key 'text' (line 1, ...)".
+ * "'}' or ',' expected (line 1, column 17)", "duplicate object key (line 1, column 30)".
  */
 struct rj_doc *rj_parse(const char *text, size_t len, char *err, size_t errlen, bool *nomem);
 void rj_free(struct rj_doc *d);

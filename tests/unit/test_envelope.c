@@ -162,6 +162,14 @@ struct bad_case {
 #define JSON(n, json, why)         {n, json, -RELAY_EJSON, "bad_json", "", why, NULL}
 #define ADDR(n, json, field, addr) {n, json, -RELAY_EFIELD, "bad_field", field, "", addr}
 
+/* 34 more members (k0..k63): a big object's duplicates are found by sorting its keys. */
+#define K4(n)  ",\"k" #n "0\":1,\"k" #n "1\":1,\"k" #n "2\":1,\"k" #n "3\":1"
+#define BIGOBJ ",\"k0\":1,\"k1\":1,\"k2\":1,\"k3\":1,\"k4\":1,\"k5\":1,\"k6\":1,\"k7\":1" \
+	",\"k8\":1,\"k9\":1" K4(1) K4(2) K4(3) K4(4) K4(5) K4(6)
+/* 64 arrays in the object: the value at 65 levels */
+#define DEEP8  "[[[[[[[["
+#define DEEP64 DEEP8 DEEP8 DEEP8 DEEP8 DEEP8 DEEP8 DEEP8 DEEP8
+
 static const struct bad_case bad_cases[] = {
 	FIELD("v missing", "{" ID "," FROM "," TO "," TEXT "}", "v", "is required"),
 	FIELD("v 2", "{\"v\":2," ID "," FROM "," TO "," TEXT "}", "v", "unsupported version"),
@@ -362,16 +370,28 @@ static const struct bad_case bad_cases[] = {
 	      "sig.node: must be a node id"),
 	FIELD("sig sig bad", REP(",\"sig\":{" LN LK LA LPR "\"sig\":\"AAAA\"}"), "sig",
 	      "sig.sig: not base64 of 64 bytes"),
-	JSON("malformed", "{\"v\":1,", "line 1, column"),
+	JSON("malformed", "{\"v\":1,", "string expected (line 1, column 7)"),
+	JSON("malformed, line 2", "{\"v\":1,\n \"id\" 1}", "':' expected (line 2, column 7)"),
+	JSON("trailing comma", MSG(","), "string expected"),
+	JSON("leading zero", MSG(",\"ts\":01"), "leading zeros are not allowed"),
 	JSON("trailing garbage", MSG("") " x", "end of file expected"),
-	JSON("invalid UTF-8", "{" HEAD ",\"text\":\"\xff\"}", "unable to decode byte 0xff"),
-	JSON("empty input", "", "'[' or '{' expected (line 1, column 0)"),
+	JSON("invalid UTF-8", "{" HEAD ",\"text\":\"\xff\"}", "invalid UTF-8 byte \\xff (line 1,"),
+	JSON("overlong UTF-8", "{" HEAD ",\"text\":\"\xc0\xaf\"}", "invalid UTF-8 byte \\xc0"),
+	JSON("lone surrogate", "{" HEAD ",\"text\":\"\\ud800\"}", "lone high surrogate"),
+	JSON("empty input", "", "value expected (line 1, column 0)"),
 	JSON("text not quoted in errors", "{" HEAD ",\"text\":\"secret\x01\"}",
 	     "control character"),
 	JSON("text not quoted, cut", "{" HEAD ",\"text\":\"secret", "premature end of input"),
 	JSON("array for one", "[" MSG("") "]", "must be a JSON object"),
-	JSON("scalar", "1", "expected"),
-	JSON("big integer", MSG(",\"ts\":99999999999999999999"), "too big integer"),
+	JSON("scalar", "1", "must be a JSON object"),
+	/* beyond int64, a number is a real: the field says it must be an integer */
+	FIELD("big integer", MSG(",\"ts\":99999999999999999999"), "ts", "must be an integer"),
+	FIELD("NUL in a key", MSG(",\"t\\u0000x\":1"), "t?x", "unknown field"),
+	JSON("duplicate key, not quoted", "{" HEAD "," TEXT ",\"text\":\"secret\"}",
+	     "duplicate object key (line 1, column 78)"),
+	JSON("duplicate key in a big object", "{" HEAD "," TEXT BIGOBJ ",\"k63\":1}",
+	     "duplicate object key"),
+	JSON("nested too deep", MSG(",\"x\":" DEEP64), "nested deeper than 64"),
 };
 
 static void test_bad(void **state)
