@@ -431,8 +431,9 @@ static enum MHD_Result act_resumed(struct relay_req *req, struct act *a)
 	queue_rid_format(&a->st.rid, rid);
 	relay_log(RELAY_LOG_INFO, "admin_message", "rid=%s action=%s user=%s", rid,
 		  action_names[a->what], admin_who(req)->user);
-	if (a->what == ACT_PURGE && a->have_env &&
-	    (rc = relay_node_report(req->node, &a->env, &a->st, RELAY_REPORT_FAILED, a->error)))
+	if (a->what == ACT_PURGE &&
+	    (rc = relay_node_report(req->node, a->have_env ? &a->env : NULL, &a->st,
+				    RELAY_REPORT_FAILED, a->error)))
 		relay_log(RELAY_LOG_WARN, "admin_report_failed", "rid=%s error=\"%s\"", rid,
 			  relay_strerror(rc));
 	if (a->what == ACT_RETRY || a->what == ACT_RELEASE)

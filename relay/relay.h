@@ -670,9 +670,11 @@ const struct relay_config *relay_node_config(const struct relay_node *n);
 void relay_node_kick(struct relay_node *n, const char *pull_peer);
 
 struct queue_status;
-/* For the admin's purge: queues the report of a message an operator made final, when env
- * (its stored envelope, decoded) asked for one — as the delivery engine does. st is its
- * status. Returns 0 (also when none was asked for) or -RELAY_E* (nothing queued). */
+/* For the admin's purge, once it committed: counts the message an operator made final (the
+ * counters and /metrics, under st->dst_peer) and queues its report when env (its stored
+ * envelope, decoded; NULL when it could not be read) asked for one — as the delivery engine
+ * does. st is its status. Returns 0 (also when no report was asked for) or -RELAY_E*
+ * (no report queued). */
 int relay_node_report(struct relay_node *n, const struct relay_envelope *env,
 		      const struct queue_status *st, enum relay_report_status status,
 		      const char *reason);

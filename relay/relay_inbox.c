@@ -424,6 +424,8 @@ static void ack_done(struct queue_op *op)
 					       .at_ms = op->u.change.now_ms,
 					       .peer = req->peer->name};
 		relay_trace_add(req->node, &op->u.change.rid, &ev); /* delivered: the status */
+		atomic_fetch_add(&req->node->delivered, 1);
+		relay_stats_count(req->node->stats, req->peer->name, RELAY_STAT_DELIVERED);
 	}
 	if (atomic_fetch_sub(&a->pending, 1) == 1)
 		relay_req_resume(req);

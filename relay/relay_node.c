@@ -349,7 +349,14 @@ int relay_node_report(struct relay_node *n, const struct relay_envelope *env,
 		      const struct queue_status *st, enum relay_report_status status,
 		      const char *reason)
 {
-	return relay_report_queue(n, env, st, status, reason, NULL);
+	atomic_fetch_add(status == RELAY_REPORT_DELIVERED ? &n->delivered
+			 : status == RELAY_REPORT_EXPIRED ? &n->expired
+							  : &n->failed, 1);
+	relay_stats_count(n->stats, st->dst_peer,
+			  status == RELAY_REPORT_DELIVERED ? RELAY_STAT_DELIVERED
+			  : status == RELAY_REPORT_EXPIRED ? RELAY_STAT_EXPIRED
+							   : RELAY_STAT_FAILED);
+	return env ? relay_report_queue(n, env, st, status, reason, NULL) : 0;
 }
 
 void relay_node_stop(struct relay_node *n)

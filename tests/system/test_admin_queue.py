@@ -199,6 +199,10 @@ def test_purge_needs_confirmation(node):
         time.sleep(0.1)
     else:
         raise AssertionError("no report:\n" + node.daemon.log_text())
+    # the purge counts as a failure of the destination's, as a failed delivery would
+    st, _, text = node.admin.get("/metrics")
+    assert st == 200
+    assert 'interlink_failed_total{peer="small"} 1' in text, text
 
 
 def test_viewer_may_look_but_not_act(node):

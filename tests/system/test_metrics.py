@@ -98,6 +98,7 @@ def metrics_node(tmp_path, start_daemon, fake_carrier):
     node = start_daemon(conf, base_url=f"http://127.0.0.1:{port}")
     node.admin_port = admin
     node.origin, node.carrier = origin, carrier
+    node.idle_token = idle.token
     wait_admin(node)
     return node
 
@@ -191,3 +192,18 @@ def test_queue_depth_and_age(tmp_path, start_daemon):
     assert val(s, "interlink_queue_oldest_age_seconds", peer="puller") >= 1.0
     assert val(s, "interlink_accepted_total", peer="origin") == 2
 
+
+
+def test_a_pull_acknowledgement_counts_as_delivered(metrics_node):
+    node, origin = metrics_node, metrics_node.origin
+    token = node.idle_token  # "idle" has no endpoint: it pulls
+    assert submit(node, origin, "pull-1", "+824011112222")[0] == 202
+    status, _, body = node.call("GET", "/v1/inbox?max=5&wait=5", token=token)
+    assert status == 200 and len(body["messages"]) == 1, body
+    rid = body["messages"][0]["rid"]
+    assert val(parse(scrape(node)[1]), "interlink_delivered_total", peer="idle") == 0
+    status, _, body = node.call("POST", "/v1/inbox/ack", {"rids": [rid]}, token=token)
+    assert status == 200, body
+    s = wait_for(lambda s: val(s, "interlink_delivered_total", peer="idle") == 1,
+                 "the acknowledged pull counted", node)
+    assert val(s, "interlink_delivered_total", peer="dest") == 0
