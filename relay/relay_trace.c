@@ -296,7 +296,9 @@ static void add_from_status(struct collect *c, const struct queue_status *st)
 		  : st->state == QUEUE_EXPIRED ? RELAY_TRACE_EXPIRED
 					       : RELAY_TRACE_FAILED;
 	r->at_ms = st->final_ms ? st->final_ms : st->updated_ms;
-	snprintf(r->peer, sizeof(r->peer), "%s", st->dst_peer);
+	/* a linked account's carrier took it: its route says "via <peer>" */
+	snprintf(r->peer, sizeof(r->peer), "%s",
+		 strncmp(st->route, "via ", 4) == 0 ? st->route + 4 : st->dst_peer);
 	if (st->state != QUEUE_DELIVERED)
 		snprintf(r->error, sizeof(r->error), "%.*s", RELAY_TRACE_TEXT_MAX, st->last_error);
 	c->ev[c->n++].rank = 2;

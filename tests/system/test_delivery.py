@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+import trustcheck
 from conftest import Peer, free_port, node_config
 
 FAST = 'retry-initial = "100ms"\nretry-max = "1s"\ntimeout = "2s"'
@@ -353,9 +354,17 @@ def test_linked_account_failover_reports_via(tmp_path, start_daemon, fake_carrie
     assert got["to"] == "bob@line.example" and got["rid"] == rid
     _, rep = origin_carrier.wait_for(1)[0]
     assert rep["status"] == "delivered" and rep["reason"] == "via line" and rep["ref"] == rid
+    assert rep["via"] == "line"
     st = wait_state(node, origin, rid, "delivered")
     assert st["route"] == "via line"
     assert len(kakao_c.attempts) >= 3
+    # the node signed the address it sent to, and its trace ends with the carrier that took it
+    keys = trustcheck.fetch_keys(node.base_url)
+    assert trustcheck.verify_chain(got, keys) == [("test.interlink", "owned")]
+    trustcheck.verify_report(rep, keys)
+    status, _, tr = node.call("GET", f"/v1/messages/{rid}/trace", token=origin.token)
+    assert status == 200 and tr["events"][-1] == {"at": tr["events"][-1]["at"],
+                                                   "event": "delivered", "peer": "line"}, tr
 
 
 def test_linked_account_failover_to_a_pull_carrier_reports_via(tmp_path, start_daemon,
