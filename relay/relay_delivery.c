@@ -19,6 +19,7 @@
 #define BUSY_MS         50   /* a message its peer has no room for comes back after this */
 #define PROBE_SLACK_MS  250  /* our breaker probe's answer is expected by timeout + this */
 #define CAP_PER_SLOT    8    /* messages held (flying or waiting) per unit of concurrency */
+#define IDLE_EASY       256  /* easy handles kept for reuse (curl_easy_init costs) */
 #define CAP_MIN         64
 #define CAP_MAX         4096
 #define TEXT_MAX        (QUEUE_TEXT_MAX + 1)
@@ -70,6 +71,8 @@ struct relay_delivery {
 	int64_t next_lease_ms;
 	int64_t busy_until_ms;    /* no lease before then: a peer had no room */
 	uint64_t rng;
+	CURL *idle[IDLE_EASY];    /* easy handles of finished pushes, reset, for the next ones */
+	size_t n_idle;
 	struct xfer *start_head, *start_tail; /* admitted, to be signed and started together */
 	size_t n_start;
 	struct relay_trace_sweep sweep; /* the trace of purged messages */
@@ -255,7 +258,12 @@ static void xfer_free(struct relay_delivery *d, struct xfer *x)
 		x->next->prev = x->prev;
 	if (x->easy) {
 		curl_multi_remove_handle(d->multi, x->easy);
-		curl_easy_cleanup(x->easy);
+		if (d->n_idle < IDLE_EASY) {
+			curl_easy_reset(x->easy);
+			d->idle[d->n_idle++] = x->easy;
+		} else {
+			curl_easy_cleanup(x->easy);
+		}
 	}
 	curl_slist_free_all(x->hdrs);
 	free(x->json);
@@ -400,7 +408,9 @@ static int make_easy(struct relay_delivery *d, struct xfer *x)
 	int rc = -RELAY_EFIELD;
 	CURL *e;
 
-	if (!p || x->dec.endpoint >= p->n_endpoints || !(e = x->easy = curl_easy_init()))
+	if (!p || x->dec.endpoint >= p->n_endpoints)
+		goto out;
+	if (!(e = x->easy = d->n_idle ? d->idle[--d->n_idle] : curl_easy_init()))
 		goto out;
 	x->to_relay = p->kind == ROUTE_PEER_RELAY;
 	rc = -RELAY_ENOMEM;
@@ -926,6 +936,8 @@ void relay_delivery_free(struct relay_delivery *d)
 		d->peers = p->next;
 		free(p);
 	}
+	while (d->n_idle)
+		curl_easy_cleanup(d->idle[--d->n_idle]);
 	curl_multi_cleanup(d->multi);
 	free(d);
 }
