@@ -15,6 +15,8 @@
 #define FULL_RETRY_S        30
 #define DIR_DELAY_MAX_S     604800u /* 7 days, as the carrier API */
 #define DIR_DELAY_DEFAULT_S 600u
+#define PENDING_PAGE        100  /* directory lines awaiting approval, per page */
+#define PENDING_PAGE_MAX    1000
 
 /* ------------------------------------------------------------- helpers */
 
@@ -469,9 +471,10 @@ static json_t *entry_json(const struct route_dir_entry *e)
 	for (size_t i = 0; accs && i < e->n; i++) {
 		const struct route_account *a = &e->acc[i];
 		json_array_append_new(
-		    accs, json_pack("{sssssisbsI}", "peer", a->peer, "account", a->addr.text,
+		    accs, json_pack("{sssssisbsIsb}", "peer", a->peer, "account", a->addr.text,
 		                    "priority", (int)a->priority, "failover", (int)a->failover,
-		                    "failover_delay", (json_int_t)a->failover_delay_s));
+		                    "failover_delay", (json_int_t)a->failover_delay_s, "pending",
+		                    (int)a->pending));
 	}
 	return json_pack("{ssso}", "address", e->addr.text, "accounts", accs);
 }
@@ -543,7 +546,7 @@ static enum MHD_Result dir_put(struct relay_req *req, const struct route_addr *a
 		return ret;
 	}
 	json_decref(root);
-	rc = route_dir_put(rt, NULL, addr, &acc);
+	rc = route_dir_put(rt, NULL, addr, &acc, NULL);
 	if (rc == 0)
 		rc = route_dir_get(rt, addr, &e);
 	if (rc == -ROUTE_EINVAL)
@@ -555,6 +558,36 @@ static enum MHD_Result dir_put(struct relay_req *req, const struct route_addr *a
 	return admin_reply_json(req, MHD_HTTP_OK, entry_json(&e));
 }
 
+/* POST /api/directory/{address}/approve {"peer":NAME}: a carrier's line that waits. */
+static enum MHD_Result dir_approve(struct relay_req *req, const struct route_addr *addr)
+{
+	static const char *const allowed[] = {"peer", NULL};
+	struct routing *rt = relay_node_routing(req->node);
+	enum MHD_Result ret = MHD_YES;
+	struct route_dir_entry e;
+	char peer[ROUTE_NAME_MAX + 1];
+	json_t *root, *v;
+	int rc;
+
+	if (!(root = admin_body_object(req, allowed, &ret)))
+		return ret;
+	v = json_object_get(root, "peer");
+	if (!json_is_string(v) || json_string_length(v) > ROUTE_NAME_MAX) {
+		json_decref(root);
+		return relay_reply_error(req, MHD_HTTP_BAD_REQUEST, "bad_field", "peer",
+		                         "required: the peer whose account to approve");
+	}
+	snprintf(peer, sizeof(peer), "%s", json_string_value(v));
+	json_decref(root);
+	rc = route_dir_approve(rt, addr, peer);
+	if (rc == 0)
+		rc = route_dir_get(rt, addr, &e);
+	if (rc != 0)
+		return admin_reply_route_error(req, rc, "address");
+	audit(req, "directory_approve", addr->text);
+	return admin_reply_json(req, MHD_HTTP_OK, entry_json(&e));
+}
+
 enum MHD_Result admin_h_directory(struct relay_req *req)
 {
 	struct routing *rt = relay_node_routing(req->node);
@@ -562,10 +595,20 @@ enum MHD_Result admin_h_directory(struct relay_req *req)
 	struct route_dir_entry e;
 	struct route_addr addr;
 	const char *peer;
+	char *slash = strchr(req->arg, '/');
 	int rc;
 
 	if (strcmp(req->method, "GET") != 0 && !admin_may_write(req))
 		return MHD_YES;
+	if (strcmp(req->method, "POST") == 0) {
+		if (!slash || strcmp(slash, "/approve") != 0)
+			return relay_reply_error(req, MHD_HTTP_NOT_FOUND, "not_found", NULL,
+			                         "POST /api/directory/{address}/approve");
+		*slash = '\0';
+		if (!parse_addr(req, req->arg, "address", &addr, &ret))
+			return ret;
+		return dir_approve(req, &addr);
+	}
 	if (!parse_addr(req, req->arg, "address", &addr, &ret))
 		return ret;
 	if (strcmp(req->method, "PUT") == 0)
@@ -585,6 +628,63 @@ enum MHD_Result admin_h_directory(struct relay_req *req)
 		return admin_reply_route_error(req, rc, "address");
 	audit(req, "directory_del", addr.text);
 	return relay_reply(req, MHD_HTTP_NO_CONTENT, "");
+}
+
+/* GET /api/directory-pending?limit=N&after_address=A&after_peer=P: the carriers' lines
+ * that wait for approval, in (address, peer) order, a page at a time. */
+struct pending_page {
+	json_t *rows;
+	char last_addr[ROUTE_ADDR_MAX], last_peer[ROUTE_NAME_MAX + 1];
+	size_t n;
+};
+
+static int pending_row(const char *addr, const char *peer, void *arg)
+{
+	struct pending_page *pg = arg;
+
+	if (json_array_append_new(pg->rows, json_pack("{ssss}", "address", addr, "peer", peer)))
+		return -1;
+	snprintf(pg->last_addr, sizeof(pg->last_addr), "%s", addr);
+	snprintf(pg->last_peer, sizeof(pg->last_peer), "%s", peer);
+	pg->n++;
+	return 0;
+}
+
+enum MHD_Result admin_h_directory_pending(struct relay_req *req)
+{
+	const char *lim = relay_req_query(req, "limit");
+	const char *aa = relay_req_query(req, "after_address");
+	const char *ap = relay_req_query(req, "after_peer");
+	struct pending_page pg = {.rows = json_array()};
+	unsigned long limit = PENDING_PAGE;
+	char *end = NULL;
+	int rc;
+
+	if (lim) {
+		limit = strtoul(lim, &end, 10);
+		if (!*lim || *end || limit < 1 || limit > PENDING_PAGE_MAX) {
+			json_decref(pg.rows);
+			return relay_reply_error(req, MHD_HTTP_BAD_REQUEST, "bad_field", "limit",
+			                         "must be an integer 1 to 1000");
+		}
+	}
+	if (!aa != !ap) {
+		json_decref(pg.rows);
+		return relay_reply_error(req, MHD_HTTP_BAD_REQUEST, "bad_field", "after_peer",
+		                         "after_address and after_peer go together");
+	}
+	rc = pg.rows ? route_dir_pending(relay_node_routing(req->node), aa, ap, limit,
+	                                 pending_row, &pg)
+	             : -ROUTE_ENOMEM;
+	if (rc != 0) {
+		json_decref(pg.rows);
+		return admin_reply_route_error(req, rc, "after_address");
+	}
+	json_t *next = pg.n == limit ? json_pack("{ssss}", "after_address", pg.last_addr,
+	                                         "after_peer", pg.last_peer)
+	                             : json_null();
+	return admin_reply_json(req, MHD_HTTP_OK,
+	                        json_pack("{soso}", "pending", pg.rows, "next", next));
 }
 
 /* ---------------------------------------------------------- route tester */

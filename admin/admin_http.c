@@ -35,6 +35,8 @@ static const struct relay_http_route routes[] = {
 	{"GET", "/api/directory/", true, true, 0, admin_h_directory, false},
 	{"PUT", "/api/directory/", true, true, 4 * KIB, admin_h_directory, false},
 	{"DELETE", "/api/directory/", true, true, 0, admin_h_directory, false},
+	{"POST", "/api/directory/", true, true, 4 * KIB, admin_h_directory, false},
+	{"GET", "/api/directory-pending", false, true, 0, admin_h_directory_pending, false},
 	{"GET", "/api/route-test", false, true, 0, admin_h_route_test, false},
 	{"POST", "/api/reload", false, true, 0, admin_h_reload, false},
 	{"GET", "/api/messages", false, true, 0, admin_h_messages, false},

@@ -177,7 +177,10 @@ enum MHD_Result admin_h_peer(struct relay_req *req);       /* GET, PUT, DELETE /
 enum MHD_Result admin_h_routes(struct relay_req *req);     /* GET, POST /api/routes */
 enum MHD_Result admin_h_route(struct relay_req *req);      /* DELETE /api/routes/{key} */
 enum MHD_Result admin_h_directory(struct relay_req *req);  /* GET, PUT, DELETE
-							      /api/directory/{address} */
+							      /api/directory/{address},
+							      POST .../{address}/approve */
+enum MHD_Result admin_h_directory_pending(struct relay_req *req); /* GET
+							      /api/directory-pending */
 enum MHD_Result admin_h_route_test(struct relay_req *req); /* GET /api/route-test?to=&from= */
 enum MHD_Result admin_h_reload(struct relay_req *req);     /* POST /api/reload */
 

@@ -381,13 +381,31 @@ static void directory_text(json_t *o)
 	static const struct ctl_col cols[] = {
 		{"PEER", "peer"},	  {"ACCOUNT", "account"},
 		{"PRIORITY", "priority"}, {"FAILOVER", "failover"},
-		{"DELAY(s)", "failover_delay"},
+		{"DELAY(s)", "failover_delay"}, {"PENDING", "pending"},
 	};
 	char buf[CELL_MAX];
 
 	ctl_cell(json_object_get(o, "address"), buf, sizeof(buf));
 	printf("%-14s %s\n\n", "address", buf);
 	ctl_table(ctl_rows_of(o, "accounts"), cols, N(cols));
+}
+
+/* directory pending: the carriers' lines outside their own space that wait for approval. */
+static int directory_pending(const struct ctl *c)
+{
+	static const struct ctl_col cols[] = {{"ADDRESS", "address"}, {"PEER", "peer"}};
+	struct ctl_resp r;
+	int rc = ctl_request(c, "GET", "/api/directory-pending?limit=1000", NULL, &r);
+
+	if (rc != CTL_EXIT_OK)
+		return rc;
+	if (!c->json) {
+		ctl_table(ctl_rows_of(r.json, "pending"), cols, N(cols));
+		if (json_is_object(json_object_get(r.json, "next")))
+			printf("(more: the first 1000 shown)\n");
+	}
+	ctl_resp_free(&r);
+	return CTL_EXIT_OK;
 }
 
 static int cmd_directory(const struct ctl *c)
@@ -398,9 +416,24 @@ static int cmd_directory(const struct ctl *c)
 	json_t *o;
 	int rc;
 
+	if (strcmp(sub, "pending") == 0 && c->n_args == 2)
+		return directory_pending(c);
 	if (c->n_args < 3 || c->n_args > 4 || (strcmp(sub, "get") == 0) != (c->n_args == 3))
-		return ctl_usage_error("directory get ADDRESS | directory set|rm ADDRESS PEER");
+		return ctl_usage_error("directory get ADDRESS | directory set|rm|approve ADDRESS "
+				       "PEER | directory pending");
 	ctl_escape(c->args[2], addr, sizeof(addr));
+	if (strcmp(sub, "approve") == 0) {
+		snprintf(path, sizeof(path), "/api/directory/%s/approve", addr);
+		o = json_pack("{ss}", "peer", c->args[3]);
+		rc = ctl_request(c, "POST", path, o, &r);
+		json_decref(o);
+		if (rc != CTL_EXIT_OK)
+			return rc;
+		if (!c->json)
+			printf("directory: %s's account for %s approved\n", c->args[3], c->args[2]);
+		ctl_resp_free(&r);
+		return CTL_EXIT_OK;
+	}
 	snprintf(path, sizeof(path), "/api/directory/%s", addr);
 	if (strcmp(sub, "rm") == 0) {
 		ctl_escape(c->args[3], peer, sizeof(peer));

@@ -122,7 +122,14 @@ static const struct topic topics[] = {
 	 "        to allow delivery there when a better account's peer is down for\n"
 	 "        --failover-delay seconds (default 600).\n"
 	 "    directory rm ADDRESS PEER\n"
-	 "        Removes PEER's account from the entry.\n"},
+	 "        Removes PEER's account from the entry.\n"
+	 "    directory pending\n"
+	 "        The accounts carriers declared for addresses outside their own prefixes\n"
+	 "        and domains: they wait for an admin's approval before they are used for\n"
+	 "        delivery or trusted as a sender.\n"
+	 "    directory approve ADDRESS PEER\n"
+	 "        Approves PEER's pending account for ADDRESS (check the port with the\n"
+	 "        number's carrier first).\n"},
 	{"keys",
 	 "    keys URL\n"
 	 "        Another node's public signing keys, from its carrier API (URL/v1/keys, no\n"

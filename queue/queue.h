@@ -334,7 +334,7 @@ void queue_store_stat(struct queue *q, struct queue_store_stat *out);
  * is refused with -QUEUE_EFULL when the store is full, a delete never is.
  * Unknown table names give -QUEUE_EINVAL. */
 
-#define QUEUE_TABLES_MAX 8
+#define QUEUE_TABLES_MAX 12
 #define QUEUE_KEY_MAX 511 /* LMDB's default key size limit */
 
 /* A copy of one value (*val malloc'd, the caller frees it).

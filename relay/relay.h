@@ -105,6 +105,7 @@ struct relay_peer_conf {
 	uint64_t max_size;    /* bytes */
 	uint64_t max_queue;   /* messages */
 	bool suspended;       /* no traffic to or from it (an operator's brake) */
+	bool directory_trusted; /* its directory lines outside its owns need no approval */
 	struct relay_pin *keys; /* pinned signing keys (relay peers), or NULL */
 	size_t n_keys;
 	int line;             /* where the section starts in the file */

@@ -334,6 +334,7 @@ static cfg_t *new_cfg(void)
 	                    O_STR("max-size", NULL),
 	                    O_INT("max-queue", 1000000),
 	                    O_BOOL("suspended", cfg_false),
+	                    O_BOOL("directory-trusted", cfg_false),
 	                    O_LIST("keys"),
 	                    CFG_END()};
 	cfg_opt_t trust[] = {O_BOOL("attest", cfg_true), O_STR("key-file", NULL),
@@ -832,6 +833,7 @@ static int conv_peer(struct pctx *c, cfg_t *sec, const struct relay_config *cfg,
 		return c->e.rc;
 	p->max_queue = (uint64_t)n;
 	p->suspended = cfg_getbool(sec, "suspended");
+	p->directory_trusted = cfg_getbool(sec, "directory-trusted");
 	return conv_pins(c, sec, p);
 }
 

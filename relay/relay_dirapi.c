@@ -153,11 +153,12 @@ static char *entry_json(const struct route_dir_entry *e)
 
 	for (size_t i = 0; root && i < e->n; i++) {
 		const struct route_account *a = &e->acc[i];
-		json_array_append_new(accs, json_pack("{sssssisbsI}", "peer", a->peer, "account",
+		json_array_append_new(accs, json_pack("{sssssisbsIsb}", "peer", a->peer, "account",
 						      a->addr.text, "priority", (int)a->priority,
 						      "failover", (int)a->failover,
 						      "failover_delay",
-						      (json_int_t)a->failover_delay_s));
+						      (json_int_t)a->failover_delay_s, "pending",
+						      (int)a->pending));
 	}
 	if (root && json_array_size(accs) == e->n)
 		text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -171,6 +172,7 @@ enum MHD_Result relay_h_dir_put(struct relay_req *req)
 	struct route_addr addr;
 	struct route_account acc;
 	struct route_dir_entry e;
+	bool pending = false;
 	char *text;
 	int rc;
 
@@ -178,16 +180,18 @@ enum MHD_Result relay_h_dir_put(struct relay_req *req)
 	    !parse_body(req, &addr, &acc, &ret))
 		return ret;
 	/* routing writes the store and waits for the commit: directory changes are rare */
-	rc = route_dir_put(req->node->routing, req->peer->name, &addr, &acc);
+	rc = route_dir_put(req->node->routing, req->peer->name, &addr, &acc, &pending);
 	if (rc == 0)
 		rc = route_dir_get(req->node->routing, &addr, &e);
 	if (rc != 0)
 		return reply_route_error(req, rc);
-	relay_log(RELAY_LOG_INFO, "directory_put", "peer=%s accounts=%zu", req->peer->name, e.n);
+	/* a line outside the carrier's own space waits for the node's operator (202) */
+	relay_log(pending ? RELAY_LOG_WARN : RELAY_LOG_INFO, "directory_put",
+		  "peer=%s accounts=%zu pending=%s", req->peer->name, e.n, pending ? "yes" : "no");
 	if (!(text = entry_json(&e)))
 		return relay_reply_retry(req, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
 					 "out of memory", 1);
-	ret = relay_reply(req, MHD_HTTP_OK, text);
+	ret = relay_reply(req, pending ? MHD_HTTP_ACCEPTED : MHD_HTTP_OK, text);
 	free(text);
 	return ret;
 }

@@ -87,6 +87,7 @@ static void peer_from_conf(const struct relay_peer_conf *c, struct route_peer *p
 		.max_queue = c->max_queue,
 		.suspended = c->suspended,
 		.read_only = true,
+		.dir_trusted = c->directory_trusted,
 	};
 }
 

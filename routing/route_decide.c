@@ -183,8 +183,9 @@ struct cand {
 };
 
 /*
- * Accounts usable now, in preference order: those naming a peer the table no longer has (a
- * stale line) or a suspended one are skipped. *skipped: the first suspended one, for `why`.
+ * Accounts usable now, in preference order: pending ones (not approved yet), those naming a
+ * peer the table no longer has (a stale line) or a suspended one are skipped. *skipped: the
+ * first suspended one, for `why`.
  */
 static size_t candidates(const struct route_table *t, const struct route_dir_entry *e,
 			 struct cand *c, const struct route_peer **skipped)
@@ -193,7 +194,11 @@ static size_t candidates(const struct route_table *t, const struct route_dir_ent
 
 	*skipped = NULL;
 	for (size_t i = 0; i < e->n; i++) {
-		const struct route_peer *p = route_table_peer(t, e->acc[i].peer);
+		const struct route_peer *p;
+
+		if (e->acc[i].pending)
+			continue;
+		p = route_table_peer(t, e->acc[i].peer);
 
 		if (p && p->suspended && !*skipped)
 			*skipped = p;
@@ -410,7 +415,16 @@ static bool owns_addr(const char *own, const struct route_addr *a)
 	return dn > on && dom[dn - on - 1] == '.' && memcmp(dom + dn - on, own, on) == 0;
 }
 
-/* Whether addr's directory entry lists an account at peer. Unreadable: no (fail closed). */
+bool rdc_peer_owns(const struct route_peer *p, const struct route_addr *a)
+{
+	for (size_t i = 0; i < p->n_owns; i++)
+		if (owns_addr(p->owns[i], a))
+			return true;
+	return false;
+}
+
+/* Whether addr's directory entry lists an approved account at peer (a pending one, declared
+ * outside the peer's own space, vouches for nothing). Unreadable: no (fail closed). */
 static bool dir_names(struct routing *r, const char *peer, const struct route_addr *addr)
 {
 	struct route_dir_entry e;
@@ -419,7 +433,7 @@ static bool dir_names(struct routing *r, const char *peer, const struct route_ad
 		return false;
 	for (size_t i = 0; i < e.n; i++)
 		if (strcmp(e.acc[i].peer, peer) == 0)
-			return true;
+			return !e.acc[i].pending;
 	return false;
 }
 
@@ -442,11 +456,10 @@ int route_may_send(struct routing *r, const char *peer, const struct route_addr 
 		*level = ROUTE_TRUST_RELAYED;
 		rc = 0;
 	} else {
-		for (size_t i = 0; rc != 0 && i < p->n_owns; i++)
-			if (owns_addr(p->owns[i], from)) {
-				*level = ROUTE_TRUST_OWNED;
-				rc = 0;
-			}
+		if (rdc_peer_owns(p, from)) {
+			*level = ROUTE_TRUST_OWNED;
+			rc = 0;
+		}
 		if (rc != 0 && dir_names(r, p->name, from)) {
 			*level = ROUTE_TRUST_DIRECTORY;
 			rc = 0;

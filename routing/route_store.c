@@ -12,7 +12,7 @@
 
 #include "queue/queue.h"
 
-const char *const route_queue_tables[] = {"peers", "routes", "directory"};
+const char *const route_queue_tables[] = {"peers", "routes", "directory", "dirpending"};
 _Static_assert(sizeof(route_queue_tables) / sizeof(route_queue_tables[0]) == ROUTE_QUEUE_TABLES,
                "ROUTE_QUEUE_TABLES");
 
@@ -696,6 +696,10 @@ static int change_run(struct routing *r, const struct change *c)
 	rc = change_check(r, cur, c);
 	if (rc == 0)
 		rc = derive(cur, c, &next);
+	/* a deleted peer's pending directory lines go with it (approved ones stay, and are
+	 * skipped while no peer has the name); first, so that a failure leaves the peer */
+	if (rc == 0 && c->op == CH_DEL_PEER)
+		rc = rd_drop_pending_of(r, c->name);
 	if (rc == 0)
 		rc = change_store(r, next, c);
 	if (rc == 0)

@@ -119,6 +119,9 @@ struct route_peer {
 	uint64_t max_queue;         /* messages */
 	bool suspended;             /* an admin stopped traffic to and from it */
 	bool read_only;             /* from the config file */
+	bool dir_trusted;           /* its directory accounts outside its owns are approved
+				       at once (config: directory-trusted, e.g. a number
+				       portability clearing house); else they wait */
 };
 
 /* ================================================================ routes */
@@ -183,7 +186,7 @@ struct routing;
 
 /* The queue tables routing needs: pass them in queue_options.tables. */
 extern const char *const route_queue_tables[];
-#define ROUTE_QUEUE_TABLES 3
+#define ROUTE_QUEUE_TABLES 4
 
 /* Circuit breaker settings (zeros: the defaults in brackets). */
 struct route_breaker {
@@ -245,6 +248,10 @@ struct route_account {
 	bool failover;                 /* the subscriber consents to receive here when the
 					  carriers before this one are down */
 	uint32_t failover_delay_s;     /* ...for at least this long */
+	bool pending;                  /* declared by its carrier for an address outside that
+					  carrier's owned prefixes and domains: kept and shown,
+					  but not used — no delivery to it, no trust as a sender
+					  (route_may_send) — until an admin approves it */
 };
 
 struct route_dir_entry {
@@ -261,9 +268,29 @@ int route_dir_get(struct routing *r, const struct route_addr *addr, struct route
  * carrier asking (it must equal acc->peer: else -ROUTE_EPERM), or NULL for an
  * admin. The peer must exist (-ROUTE_ENOPEER). More than ROUTE_ACCOUNTS_MAX
  * accounts: -ROUTE_EINVAL. Also -ROUTE_EFULL, -ROUTE_ESTORE.
+ * acc->pending is not taken from the caller: an admin's account is approved; a
+ * carrier's is pending when addr is outside its owned prefixes and domains, unless
+ * that account was approved before (a carrier updating its approved line keeps the
+ * approval). *pending (when not NULL) says what was stored.
  */
 int route_dir_put(struct routing *r, const char *by_peer, const struct route_addr *addr,
-		  const struct route_account *acc);
+		  const struct route_account *acc, bool *pending);
+
+/* An admin approves peer's pending account in addr's entry: it takes part in routing and
+ * anti-spoofing from then on. Approving an approved account is a no-op. Returns 0,
+ * -ROUTE_ENOTFOUND (no such entry or account), -ROUTE_EINVAL, -ROUTE_ESTORE, -ROUTE_EFULL. */
+int route_dir_approve(struct routing *r, const struct route_addr *addr, const char *peer);
+
+/*
+ * The accounts awaiting approval, in (address, peer) order, from after the pair
+ * (after_addr, after_peer) (both NULL: from the start): fn(addr, peer, arg) for each until
+ * it returns non-zero or `limit` were given. Kept in the queue table "dirpending"
+ * (ROUTE_QUEUE_TABLES counts it), so listing never walks the directory. Returns 0 or
+ * -ROUTE_ESTORE / -ROUTE_EINVAL.
+ */
+int route_dir_pending(struct routing *r, const char *after_addr, const char *after_peer,
+		      size_t limit, int (*fn)(const char *addr, const char *peer, void *arg),
+		      void *arg);
 
 /* Removes peer's account from addr's entry (the entry goes with its last
  * account). by_peer as above. Returns 0, -ROUTE_ENOTFOUND, -ROUTE_EPERM, ... */

@@ -61,4 +61,13 @@ bool rt_name_ok(const char *s); /* [A-Za-z0-9._-]{1,64} */
 const struct route_entry *rt_route_find(const struct route_table *t, enum route_match m,
 					const char *value);
 
+/* route_decide.c: whether one of p's owned prefixes or domains covers a (the rule that
+ * route_may_send trusts as ROUTE_TRUST_OWNED, and route_dir_put approves on). */
+bool rdc_peer_owns(const struct route_peer *p, const struct route_addr *a);
+
+/* route_directory.c, with write_lock held: drops the pending accounts of `peer` (being
+ * deleted) from their directory entries, and their "dirpending" keys. Approved lines stay.
+ * Returns 0, -ROUTE_ESTORE, -ROUTE_ENOMEM. */
+int rd_drop_pending_of(struct routing *r, const char *peer);
+
 #endif

@@ -486,7 +486,32 @@ $('rtest-form').addEventListener('submit', (ev) => {
 
 /* ------------------------------------------------------------ directory */
 
-LOADERS.directory = () => act(loadPeers);
+LOADERS.directory = () => act(async () => {
+  await loadPeers();
+  await loadPending();
+});
+
+/* The carriers' lines outside their own space, waiting for an admin (the first page). */
+async function loadPending() {
+  const r = await api('GET', '/api/directory-pending?limit=100');
+  const rows = list(r, 'pending');
+  $('dir-pending').tBodies[0].replaceChildren(...(rows.length ? rows.map((p) => el('tr', {},
+    el('td', {}, el('a', { href: '#', onclick: (ev) => { ev.preventDefault(); lookup(p.address); } }, p.address)),
+    el('td', {}, p.peer),
+    el('td', {}, S.role === 'admin'
+      ? el('button', { type: 'button', class: 'small', onclick: () => approveEntry(p.address, p.peer) }, 'Approve')
+      : ''))) : [el('tr', {}, el('td', { colspan: 3 }, 'None.'))]));
+}
+
+function approveEntry(addr, peer) {
+  if (!confirm('Approve ' + peer + "'s account for " + addr + '? It will receive messages for it and may send from it.')) return;
+  return act(async () => {
+    await api('POST', '/api/directory/' + enc(addr) + '/approve', { peer });
+    $('dir-address').value = addr;
+    await loadPending();
+    await lookup(addr);
+  }, 'Approved.');
+}
 
 function showEntry(addr, e) {
   const out = $('dir-result');
@@ -494,12 +519,14 @@ function showEntry(addr, e) {
   const kids = [el('h3', {}, e.address || addr)];
   if (accounts.length) {
     kids.push(el('div', { class: 'table-wrap' }, el('table', {},
-      el('thead', {}, el('tr', {}, ['Peer', 'Account', 'Priority', 'Failover', ''].map((t) => el('th', {}, t)))),
+      el('thead', {}, el('tr', {}, ['Peer', 'Account', 'Priority', 'Failover', 'State', ''].map((t) => el('th', {}, t)))),
       el('tbody', {}, accounts.map((a) => el('tr', {},
         el('td', {}, a.peer), el('td', {}, a.account || ''), el('td', { class: 'num' }, a.priority ?? 0),
         el('td', {}, a.failover ? 'yes' + (a.failover_delay ? ' after ' + age(a.failover_delay) : '') : 'no'),
+        el('td', {}, a.pending ? el('span', { class: 'badge warn' }, 'awaiting approval') : 'active'),
         el('td', {}, S.role === 'admin'
-          ? el('button', { type: 'button', class: 'small danger', onclick: () => removeEntry(e.address || addr, a.peer) }, 'Remove')
+          ? [a.pending ? el('button', { type: 'button', class: 'small', onclick: () => approveEntry(e.address || addr, a.peer) }, 'Approve') : '',
+            el('button', { type: 'button', class: 'small danger', onclick: () => removeEntry(e.address || addr, a.peer) }, 'Remove')]
           : '')))))));
   } else {
     kids.push(fields(e));

@@ -87,14 +87,15 @@ static int entry_accounts(struct routing *r, uint32_t i)
 	if ((rc = route_addr_parse(key, strlen(key), NULL, &a)) != 0)
 		return rc;
 	acc.addr = a;
-	if ((rc = route_dir_put(r, "kakao", &a, &acc)) != 0 || i % 2 == 0)
+	if ((rc = route_dir_put(r, "kakao", &a, &acc, NULL)) != 0 || i % 2 == 0)
 		return rc;
 	snprintf(handle, sizeof(handle), "u%u@line.example", (unsigned)i);
 	acc = (struct route_account){.peer = "line", .priority = 1, .failover = true,
 				     .failover_delay_s = 600};
 	if ((rc = route_addr_parse(handle, strlen(handle), NULL, &acc.addr)) != 0)
 		return rc;
-	return route_dir_put(r, "line", &a, &acc);
+	/* outside line's space: put as the admin would (a line's own put waits for approval) */
+	return route_dir_put(r, NULL, &a, &acc, NULL);
 }
 
 /* ------------------------------------------------------------ loading */
@@ -249,12 +250,14 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 static int publish_peers(struct routing *r)
 {
 	static const char *const names[] = {"kakao", "line"};
+	static const char *const kakao_owns[] = {"+8210"}; /* its accounts are active at once */
 	struct route_table *t = route_table_new();
 
 	if (!t)
 		return -ROUTE_ENOMEM;
 	for (size_t i = 0; i < 2; i++) {
-		struct route_peer p = {.name = names[i], .kind = ROUTE_PEER_CARRIER};
+		struct route_peer p = {.name = names[i], .kind = ROUTE_PEER_CARRIER,
+				       .owns = i == 0 ? kakao_owns : NULL, .n_owns = i == 0};
 		int rc = route_table_add_peer(t, &p);
 		if (rc != 0) {
 			route_table_free(t);

@@ -286,6 +286,21 @@ async function main() {
       await shot(page, 'directory');
     });
 
+    await step('directory: a carrier\'s claim on a number it does not own waits; approve it', async () => {
+      const r = await fetch(node.carrier + '/v1/directory/%2B14155550100', {
+        method: 'PUT', headers: { authorization: 'Bearer ' + BETA_TOKEN, 'content-type': 'application/json' },
+        body: '{}' });
+      assert(r.status === 202, 'a claim outside beta\'s space answered ' + r.status);
+      await nav(page, 'dashboard'); /* the list loads when the page is shown */
+      await nav(page, 'directory');
+      const row = '#dir-pending tr:has-text("+14155550100")';
+      await page.waitForSelector(row + ' td:has-text("beta")', { timeout: WAIT });
+      await page.click(row + ' button:has-text("Approve")');
+      await page.waitForSelector('#dir-pending td:has-text("None.")', { timeout: WAIT });
+      await page.waitForSelector('#dir-result:not([hidden]) td:has-text("active")', { timeout: WAIT });
+      await shot(page, 'directory-approved');
+    });
+
     await step('admins: the users list; an API token shown once', async () => {
       await nav(page, 'admins');
       await page.waitForSelector('#users-table td:has-text("admin")');

@@ -234,7 +234,7 @@ def test_directory_crud(node):
     assert status == 200, e
     assert e == {"address": "+821012345678",
                  "accounts": [{"peer": "newco", "account": "+821012345678", "priority": 2,
-                               "failover": True, "failover_delay": 60}]}
+                               "failover": True, "failover_delay": 60, "pending": False}]}
     status, _, e = node.admin.put(addr, {"peer": "cfgpeer", "account": "+4930555"})
     assert status == 200 and len(e["accounts"]) == 2, e
     assert node.admin.get("/api/directory/0082-10-1234-5678")[0] == 200  # normalised

@@ -338,7 +338,9 @@ def test_linked_account_failover_reports_via(tmp_path, start_daemon, fake_carrie
     origin_carrier, kakao_c, line_c = fake_carrier(), fake_carrier(default=503), fake_carrier()
     origin = Peer("origin", owns=["+8210"], endpoints=[origin_carrier.url])
     kakao = Peer("kakao", owns=["+8220"], endpoints=[kakao_c.url])
-    line = Peer("line", owns=["line.example"], endpoints=[line_c.url])
+    # line's line for a number of kakao's needs no approval: the operator trusts its lines
+    line = Peer("line", owns=["line.example"], endpoints=[line_c.url],
+                extra="  directory-trusted = true")
     routes = ['route { prefix = "+8210" peer = "origin" }',
               'route { prefix = "+8220" peer = "kakao" }',
               'route { domain = "line.example" peer = "line" }']
@@ -374,7 +376,8 @@ def test_linked_account_failover_to_a_pull_carrier_reports_via(tmp_path, start_d
     origin_carrier, kakao_c = fake_carrier(), fake_carrier(default=503)
     origin = Peer("origin", owns=["+8210"], endpoints=[origin_carrier.url])
     kakao = Peer("kakao", owns=["+8220"], endpoints=[kakao_c.url])
-    line = Peer("line", owns=["line.example"])  # no endpoints: it pulls
+    line = Peer("line", owns=["line.example"],  # no endpoints: it pulls
+                extra="  directory-trusted = true")
     routes = ['route { prefix = "+8210" peer = "origin" }',
               'route { prefix = "+8220" peer = "kakao" }',
               'route { domain = "line.example" peer = "line" }']

@@ -274,7 +274,7 @@ def test_directory(node):
     assert re.search(r"^address +\+4940777$", out, re.M)
     rows = table(out[out.index("PEER"):])
     assert rows == [{"PEER": "puller", "ACCOUNT": "+4940777", "PRIORITY": "5",
-                     "FAILOVER": "no", "DELAY(s)": "600"}]
+                     "FAILOVER": "no", "DELAY(s)": "600", "PENDING": "no"}]
     ok(node, "directory", "set", "+4940777", "cfgpeer", "--priority", "1", "--failover",
        "--failover-delay", "30", "--account", "+4930777")
     e = as_json(node, "directory", "get", "+4940777")
@@ -285,3 +285,21 @@ def test_directory(node):
     assert [a["peer"] for a in as_json(node, "directory", "get", "+4940777")["accounts"]] == \
         ["puller"]
     assert "HTTP 400" in refused(node, "directory", "set", "nonsense address", "puller")
+
+
+def test_directory_pending_and_approve(node):
+    """puller (+4940) claims a number of cfgpeer's (+4930) through the carrier API: it waits
+    until an admin approves it with interlinkctl."""
+    st, _, b = node.daemon.call("PUT", "/v1/directory/%2B4930123", {}, token=node.puller.token)
+    assert st == 202 and b["accounts"][0]["pending"] is True, b
+    rows = table(ok(node, "directory", "pending"))
+    assert rows == [{"ADDRESS": "+4930123", "PEER": "puller"}]
+    assert as_json(node, "directory", "pending")["pending"] == [
+        {"address": "+4930123", "peer": "puller"}]
+    assert "HTTP 403" in refused(node, "directory", "approve", "+4930123", "puller",
+                                 token=node.viewer)
+    assert "approved" in ok(node, "directory", "approve", "+4930123", "puller")
+    assert "(none)" in ok(node, "directory", "pending")
+    out = ok(node, "directory", "get", "+4930123")
+    assert table(out[out.index("PEER"):])[0]["PENDING"] == "no"
+    assert "HTTP 404" in refused(node, "directory", "approve", "+4930999", "puller")

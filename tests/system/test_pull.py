@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from admin_client import AdminClient, TEST_PASSWORD, admin_listener_extra, wait_admin
 from conftest import Peer, free_port, node_config
 
 LEASE_S = 1.0  # delivery.inbox-lease of the node under test
@@ -21,8 +22,6 @@ class Pull:
         env = {"v": 1, "id": i, "from": "+821011112222", "to": to, "text": text}
         env.update(kw)
         st, _, b = self.d.call("POST", "/v1/messages", env, token=self.kakao.token)
-        if st == 503 and "being built" in str(b):
-            pytest.skip("the submission API has not landed yet")
         assert st == 202, b
         return b["rid"]
 
@@ -35,8 +34,7 @@ class Pull:
         return self.d.call("POST", "/v1/inbox/ack", {"rids": rids}, token=peer.token)
 
 
-@pytest.fixture
-def node(tmp_path, start_daemon):
+def make_node(tmp_path, start_daemon, with_admin=False):
     kakao = Peer("kakao", owns=["+8210"])
     small = Peer("small", owns=["+82705"])
     line = Peer("line", owns=["line.example"])
@@ -46,8 +44,27 @@ def node(tmp_path, start_daemon):
                         'route { prefix = "+82705" peer = "small" }',
                         'route { domain = "line.example" peer = "line" }'],
                        delivery='  inbox-lease = "1s"')
+    if with_admin:
+        text = text.replace(f"  port = {admin}\n}}", f"  port = {admin}\n{admin_listener_extra()}}}")
     d = start_daemon(text, base_url=f"http://127.0.0.1:{port}")
-    return Pull(d, kakao, small, line)
+    n = Pull(d, kakao, small, line)
+    if with_admin:
+        url = f"http://127.0.0.1:{admin}"
+        wait_admin(url, d)
+        n.admin = AdminClient(url)
+        st, _, b = n.admin.login("admin", TEST_PASSWORD)
+        assert st == 200, b
+    return n
+
+
+@pytest.fixture
+def node(tmp_path, start_daemon):
+    return make_node(tmp_path, start_daemon)
+
+
+@pytest.fixture
+def admin_node(tmp_path, start_daemon):
+    return make_node(tmp_path, start_daemon, with_admin=True)
 
 
 # ------------------------------------------------------------------ the inbox
@@ -211,46 +228,104 @@ def delete(node, peer, addr):
 
 
 def test_directory_put_own_account(node):
-    st, _, b = put(node, node.small, "+82 10-1234-5678".replace(" ", "%20"))
+    st, _, b = put(node, node.small, "+82 70-5123-4567".replace(" ", "%20"))
     assert st == 200, b
-    assert b == {"address": "+821012345678", "accounts": [
-        {"peer": "small", "account": "+821012345678", "priority": 0, "failover": False,
-         "failover_delay": 600}]}
-    # a second carrier adds its own account (the caller is always the account's peer)
-    st, _, b = put(node, node.line, "%2B821012345678",
+    assert b == {"address": "+827051234567", "accounts": [
+        {"peer": "small", "account": "+827051234567", "priority": 0, "failover": False,
+         "failover_delay": 600, "pending": False}]}
+    # a second carrier adds its own account (the caller is always the account's peer); the
+    # number is not in its space, so its line waits for the node's operator: 202
+    st, _, b = put(node, node.line, "%2B827051234567",
                   {"account": "Bob@Line.Example", "priority": 1, "failover": True,
                    "failover_delay": 60})
-    assert st == 200, b
+    assert st == 202, b
     assert b["accounts"] == [
-        {"peer": "small", "account": "+821012345678", "priority": 0, "failover": False,
-         "failover_delay": 600},
+        {"peer": "small", "account": "+827051234567", "priority": 0, "failover": False,
+         "failover_delay": 600, "pending": False},
         {"peer": "line", "account": "bob@line.example", "priority": 1, "failover": True,
-         "failover_delay": 60}]
+         "failover_delay": 60, "pending": True}]
     # replacing one's own account keeps the other
-    st, _, b = put(node, node.small, "+821012345678", {"priority": 2})
+    st, _, b = put(node, node.small, "+827051234567", {"priority": 2})
     assert st == 200, b
-    assert [(a["peer"], a["priority"]) for a in b["accounts"]] == [("line", 1), ("small", 2)]
+    assert [(a["peer"], a["priority"], a["pending"]) for a in b["accounts"]] == \
+        [("line", 1, True), ("small", 2, False)]
 
 
 def test_directory_delete(node):
-    assert put(node, node.small, "+821012345678")[0] == 200
-    assert put(node, node.line, "+821012345678")[0] == 200
-    st, _, b = delete(node, node.small, "+821012345678")
+    assert put(node, node.small, "+827051234567")[0] == 200
+    assert put(node, node.line, "+827051234567")[0] == 202
+    st, _, b = delete(node, node.small, "+827051234567")
     assert st == 204, b
-    st, _, b = delete(node, node.small, "+821012345678")
+    st, _, b = delete(node, node.small, "+827051234567")
     assert st == 404, b
     assert b["error"] == "not_found"
     # line's account is still there: small's removal touched only small's line
-    st, _, b = put(node, node.line, "+821012345678")
+    st, _, b = put(node, node.line, "+827051234567")
     assert [a["peer"] for a in b["accounts"]] == ["line"]
 
 
-def test_directory_routes_messages(node):
-    """A number in small's range, ported to line, reaches line's inbox."""
-    assert put(node, node.line, "+827059990000", {"account": "dan@line.example"})[0] == 200
+def approve(node, addr, peer):
+    st, _, b = node.admin.post(f"/api/directory/{addr.replace('+', '%2B')}/approve",
+                               {"peer": peer})
+    assert st == 200, b
+    return b
+
+
+def test_directory_routes_messages_once_approved(admin_node):
+    """A number in small's range, ported to line: line's claim waits for the operator, then
+    its messages reach line's inbox."""
+    node = admin_node
+    assert put(node, node.line, "+827059990000", {"account": "dan@line.example"})[0] == 202
+    first = node.submit("before", to="+827059990000")
+    assert [m["rid"] for m in node.inbox(node.small)] == [first]
+    st, _, b = node.admin.get("/api/directory-pending")
+    assert st == 200 and b == {"pending": [{"address": "+827059990000", "peer": "line"}],
+                               "next": None}, b
+    e = approve(node, "+827059990000", "line")
+    assert e["accounts"][0]["pending"] is False
+    assert node.admin.get("/api/directory-pending")[2]["pending"] == []
     rid = node.submit("ported", to="+827059990000")
     assert [m["rid"] for m in node.inbox(node.line)] == [rid]
-    assert node.inbox(node.small) == []
+    # line's later changes to its approved line keep the approval
+    st, _, b = put(node, node.line, "+827059990000", {"account": "dan@line.example",
+                                                       "priority": 3})
+    assert st == 200 and b["accounts"][0]["pending"] is False, b
+
+
+def test_a_pending_line_gives_no_right_to_send(admin_node):
+    """line claims a number of kakao's: until approved it may not send from it."""
+    node = admin_node
+    env = {"v": 1, "id": "spoof-1", "from": "+821077770000", "to": "+827051234567",
+           "text": "hi"}
+    assert put(node, node.line, "+821077770000")[0] == 202
+    st, _, b = node.d.call("POST", "/v1/messages", env, token=node.line.token)
+    assert st == 403 and b["error"] == "spoofed_from", b
+    approve(node, "+821077770000", "line")
+    st, _, b = node.d.call("POST", "/v1/messages", env, token=node.line.token)
+    assert st == 202, b
+
+
+def test_directory_pending_pages_and_errors(admin_node):
+    node = admin_node
+    for n in ("+827050000001", "+827050000002", "+827050000003"):
+        assert put(node, node.line, n)[0] == 202
+    st, _, b = node.admin.get("/api/directory-pending?limit=2")
+    assert st == 200 and [p["address"] for p in b["pending"]] == ["+827050000001",
+                                                                   "+827050000002"], b
+    nxt = b["next"]
+    assert nxt == {"after_address": "+827050000002", "after_peer": "line"}
+    st, _, b = node.admin.get("/api/directory-pending?limit=2&after_address=%2B827050000002"
+                              "&after_peer=line")
+    assert st == 200 and b == {"pending": [{"address": "+827050000003", "peer": "line"}],
+                               "next": None}, b
+    for q, field in (("limit=0", "limit"), ("limit=x", "limit"),
+                     ("after_address=%2B827050000002", "after_peer")):
+        st, _, b = node.admin.get("/api/directory-pending?" + q)
+        assert st == 400 and b["field"] == field, (q, b)
+    st, _, b = node.admin.post("/api/directory/%2B827050000009/approve", {"peer": "line"})
+    assert st == 404, b
+    st, _, b = node.admin.post("/api/directory/%2B827050000001/approve", {})
+    assert st == 400 and b["field"] == "peer", b
 
 
 @pytest.mark.parametrize("addr,body,field", [

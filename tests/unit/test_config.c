@@ -647,7 +647,7 @@ static const char full_text[] =
     "  rate = 500\n"
     "  burst = 700\n"
     "  max-size = \"32K\"\n"
-    "  max-queue = 5000 suspended = true\n"
+    "  max-queue = 5000 suspended = true directory-trusted = true\n"
     "}\n"
     "peer \"upstream-relay\" {\n"
     "  kind = relay\n"
@@ -719,11 +719,13 @@ static void check_full(const struct relay_config *c)
 	assert_int_equal(k->max_size, 32 * 1024);
 	assert_int_equal(k->max_queue, 5000);
 	assert_true(k->suspended);
+	assert_true(k->directory_trusted);
 	assert_int_equal(k->line, 41);
 
 	u = relay_config_peer(c, "upstream-relay");
 	assert_ptr_equal(u, &c->peers[1]);
 	assert_int_equal(u->kind, RELAY_PEER_RELAY);
+	assert_false(u->directory_trusted); /* the default */
 	assert_null(u->token_sha256);
 	assert_string_equal(u->cert_sha256, H64);
 	assert_int_equal(u->n_endpoints, 1);

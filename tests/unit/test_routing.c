@@ -1206,6 +1206,8 @@ static void test_concurrent_publish(void **state)
 
 #include "routing_decide_tests.inc"
 
+#include "routing_dir_pending_tests.inc"
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1238,6 +1240,7 @@ int main(void)
 	    DD_TEST(test_decide_consent_on),
 	    DD_TEST(test_may_send_table),
 	    DD_TEST(test_may_send_invalid),
+	    ROUTING_DIR_PENDING_TESTS,
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
