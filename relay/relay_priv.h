@@ -1,6 +1,6 @@
 /*
  * relay's private parts: the declarations its files share, named after the file
- * that defines them (rr_: relay_rules.c, rc_: relay_config_values.c). Nothing
+ * that defines them (rr_: relay_rules.c, rc_: relay_config_values.c, tr_: relay_trust.c). Nothing
  * outside relay/ includes this file.
  */
 #ifndef INTERLINK_RELAY_PRIV_H
@@ -374,7 +374,12 @@ void relay_trace_sweep(struct relay_node *n, struct relay_trace_sweep *sw, int64
 /* GET /v1/messages/{rid}/trace (reached through relay_h_status): text, len is the rid. */
 enum MHD_Result relay_h_trace(struct relay_req *req, const char *text, size_t len);
 
-/* ============================================ trust at the node (relay_trust.c) */
+/* ======================================= trust at the node (relay_trust_node.c) */
+
+#define RELAY_BATCH_MAX ((size_t)1 << RELAY_PROOF_MAX) /* statements one signature covers */
+
+/* Writes a reason into why (NUL-terminated; nothing when why is NULL or whylen 0). */
+void tr_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /*
  * An envelope submitted by relay peer `peer` (its config section; NULL: a peer the config
