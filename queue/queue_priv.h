@@ -31,7 +31,8 @@ enum queue_db {
 #define RESERVE_MIN_BYTES (2u << 20)
 
 #define KEY_MAX (QUEUE_NAME_MAX + 1 + QUEUE_NAME_MAX + 8 + 16)
-#define STATUS_RECORD_MAX 512
+/* The longest status record v1 (queue_record.c): 63 fixed bytes, three names, two texts (514). */
+#define STATUS_RECORD_MAX (7 + 7 * 8 + 3 * (1 + QUEUE_NAME_MAX) + 2 * (1 + QUEUE_TEXT_MAX))
 #define COUNTS_SLOTS (QUEUE_STATE_MAX_ - 1)
 #define COUNTS_SLOTS_MIN 5 /* the size before QUEUE_HELD */
 

@@ -35,8 +35,6 @@
 #define RD_F_PENDING  2u
 #define RD_PKEY_MAX   ((ROUTE_ADDR_MAX - 1) + 1 + ROUTE_NAME_MAX)
 #define RD_CHUNK      64 /* pending pairs read per snapshot while listing */
-#define RD_ACC_MAX (1 + ROUTE_NAME_MAX + 1 + 2 + (ROUTE_ADDR_MAX - 1) + 1 + 1 + 4)
-#define RD_REC_MAX (2 + ROUTE_ACCOUNTS_MAX * RD_ACC_MAX)
 
 /* A well-formed address: its text is what route_addr_parse makes of it. */
 static bool rd_addr_ok(const struct route_addr *a)
@@ -99,7 +97,7 @@ static bool rd_account(struct rd_reader *rd, struct route_account *a)
 
 	memset(a, 0, sizeof(*a));
 	if (!rd_u8(rd, &n) || n == 0 || n > ROUTE_NAME_MAX || !rd_take(rd, a->peer, n) ||
-	    !rt_name_ok(a->peer))
+	    memchr(a->peer, '\0', n) || !rt_name_ok(a->peer))
 		return false;
 	if (!rd_u8(rd, &kind) || !rd_take(rd, b, 2))
 		return false;
@@ -121,7 +119,7 @@ static bool rd_account(struct rd_reader *rd, struct route_account *a)
 
 /* Decodes a record into e->acc/e->n in stored order. Anything but a well-formed v1 record
  * with 1..ROUTE_ACCOUNTS_MAX accounts of distinct peers: -ROUTE_ESTORE. */
-static int rd_decode(const void *val, size_t len, struct route_dir_entry *e)
+int rd_record_decode(const void *val, size_t len, struct route_dir_entry *e)
 {
 	struct rd_reader rd = {val, len};
 	unsigned v, n;
@@ -140,7 +138,7 @@ static int rd_decode(const void *val, size_t len, struct route_dir_entry *e)
 }
 
 /* Encodes e (accounts already validated) into buf of RD_REC_MAX bytes; returns the length. */
-static size_t rd_encode(const struct route_dir_entry *e, unsigned char *buf)
+size_t rd_record_encode(const struct route_dir_entry *e, unsigned char *buf)
 {
 	unsigned char *p = buf;
 
@@ -187,7 +185,7 @@ static int rd_load(struct routing *r, const struct route_addr *addr, struct rout
 		return -ROUTE_ENOTFOUND;
 	if (rc != 0)
 		return rd_qerr(rc);
-	rc = rd_decode(val, len, e);
+	rc = rd_record_decode(val, len, e);
 	free(val);
 	return rc;
 }
@@ -204,7 +202,7 @@ static int rd_store(struct routing *r, const struct route_dir_entry *e)
 	op.u.kv.klen = e->addr.len;
 	if (e->n) {
 		op.u.kv.val = buf;
-		op.u.kv.vlen = rd_encode(e, buf);
+		op.u.kv.vlen = rd_record_encode(e, buf);
 	}
 	rc = queue_exec(r->q, &op);
 	return rc == 0 ? 0 : rd_qerr(rc);

@@ -53,13 +53,7 @@ _Static_assert(sizeof(route_queue_tables) / sizeof(route_queue_tables[0]) == ROU
 
 /* ------------------------------------------------------------- encoding */
 
-struct wbuf {
-	unsigned char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void w_bytes(struct wbuf *w, const void *s, size_t n)
+static void w_bytes(struct rs_wbuf *w, const void *s, size_t n)
 {
 	if (w->oom)
 		return;
@@ -79,7 +73,7 @@ static void w_bytes(struct wbuf *w, const void *s, size_t n)
 	w->len += n;
 }
 
-static void w_uint(struct wbuf *w, uint64_t v, size_t bytes)
+static void w_uint(struct rs_wbuf *w, uint64_t v, size_t bytes)
 {
 	unsigned char b[8];
 
@@ -88,7 +82,7 @@ static void w_uint(struct wbuf *w, uint64_t v, size_t bytes)
 	w_bytes(w, b, bytes);
 }
 
-static void w_str(struct wbuf *w, const char *s)
+static void w_str(struct rs_wbuf *w, const char *s)
 {
 	size_t n = strlen(s);
 
@@ -98,7 +92,7 @@ static void w_str(struct wbuf *w, const char *s)
 }
 
 /* p is valid (it comes from a table). 0, -ROUTE_EINVAL or -ROUTE_ENOMEM. */
-static int peer_encode(const struct route_peer *p, struct wbuf *w)
+int rs_peer_encode(const struct route_peer *p, struct rs_wbuf *w)
 {
 	unsigned flags = (p->suspended ? PF_SUSPENDED : 0) | (p->token_sha256 ? PF_TOKEN : 0) |
 	                 (p->cert_sha256 ? PF_CERT : 0) | (p->outbound_token ? PF_OUTBOUND : 0);
@@ -128,7 +122,7 @@ static int peer_encode(const struct route_peer *p, struct wbuf *w)
 	return w->oom ? -ROUTE_ENOMEM : 0;
 }
 
-static int route_encode(const struct route_entry *e, struct wbuf *w)
+int rs_route_encode(const struct route_entry *e, struct rs_wbuf *w)
 {
 	w_uint(w, REC_V1, 1);
 	w_uint(w, (uint64_t)e->match, 1);
@@ -196,23 +190,15 @@ static const char *r_str(struct rbuf *r, char **dst, size_t *room)
 	return out;
 }
 
-/* A decoded peer; its strings live in strs and owns (peer_rec_free). */
-struct peer_rec {
-	struct route_peer p;
-	const char *eps[ROUTE_ENDPOINTS_MAX];
-	const char **owns;
-	char *strs;
-};
-
-static void peer_rec_free(struct peer_rec *pr)
+void rs_peer_rec_free(struct rs_peer_rec *pr)
 {
 	free(pr->strs);
 	free(pr->owns);
 }
 
-/* 0, -ROUTE_ESTORE (corrupt) or -ROUTE_ENOMEM; peer_rec_free(pr) in every case. */
-static int peer_decode(const void *key, size_t klen, const void *val, size_t vlen,
-                       struct peer_rec *pr)
+/* 0, -ROUTE_ESTORE (corrupt) or -ROUTE_ENOMEM; rs_peer_rec_free(pr) in every case. */
+int rs_peer_decode(const void *key, size_t klen, const void *val, size_t vlen,
+                   struct rs_peer_rec *pr)
 {
 	struct rbuf rb = {val, vlen, 0, false};
 	struct route_peer *p = &pr->p;
@@ -260,9 +246,9 @@ static int peer_decode(const void *key, size_t klen, const void *val, size_t vle
 }
 
 /* 0 or -ROUTE_ESTORE; value and peer point into bufs. */
-static int route_decode(const void *key, size_t klen, const void *val, size_t vlen,
-                        struct route_entry *e, char value[ROUTE_ADDR_DOMAIN_MAX + 1],
-                        char peer[ROUTE_NAME_MAX + 1])
+int rs_route_decode(const void *key, size_t klen, const void *val, size_t vlen,
+                    struct route_entry *e, char value[ROUTE_ADDR_DOMAIN_MAX + 1],
+                    char peer[ROUTE_NAME_MAX + 1])
 {
 	struct rbuf rb = {val, vlen, 0, false};
 	size_t vroom = ROUTE_ADDR_DOMAIN_MAX + 1, proom = ROUTE_NAME_MAX + 1;
@@ -299,7 +285,7 @@ static int store_rc(int qrc)
 }
 
 /* Puts (w non-NULL) or deletes a key and waits for the commit; nothing without a store. */
-static int kv_write(struct routing *r, const char *table, const char *key, const struct wbuf *w)
+static int kv_write(struct routing *r, const char *table, const char *key, const struct rs_wbuf *w)
 {
 	struct queue_op op = {.type = w ? QUEUE_OP_KV_PUT : QUEUE_OP_KV_DEL};
 
@@ -382,14 +368,14 @@ static int stored_rc(int rc)
 static int scan_peer(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct load *l = arg;
-	struct peer_rec pr;
+	struct rs_peer_rec pr;
 
 	if (memchr(key, ':', klen)) /* an overlay: scan_overlay read it */
 		return 0;
-	l->rc = peer_decode(key, klen, val, vlen, &pr);
+	l->rc = rs_peer_decode(key, klen, val, vlen, &pr);
 	if (l->rc == 0)
 		l->rc = stored_rc(route_table_add_peer(l->t, &pr.p));
-	peer_rec_free(&pr);
+	rs_peer_rec_free(&pr);
 	return l->rc != 0;
 }
 
@@ -401,7 +387,7 @@ static int scan_route(const void *key, size_t klen, const void *val, size_t vlen
 	char value[ROUTE_ADDR_DOMAIN_MAX + 1], peer[ROUTE_NAME_MAX + 1];
 	struct route_entry e;
 
-	l->rc = route_decode(key, klen, val, vlen, &e, value, peer);
+	l->rc = rs_route_decode(key, klen, val, vlen, &e, value, peer);
 	if (l->rc == 0)
 		l->rc = stored_rc(route_table_add_route(l->t, &e));
 	return l->rc != 0;
@@ -659,7 +645,7 @@ static int change_store(struct routing *r, const struct route_table *next, const
 	const struct route_peer *p = c->name ? route_table_peer(next, c->name) : NULL;
 	const struct route_entry *e = NULL;
 	char key[ROUTE_KEY_SZ + SUSP_KEY_LEN];
-	struct wbuf w = {0};
+	struct rs_wbuf w = {0};
 	int rc = 0;
 
 	if (!r->q)
@@ -671,12 +657,12 @@ static int change_store(struct routing *r, const struct route_table *next, const
 		w_uint(&w, REC_V1, 1);
 		rc = w.oom ? -ROUTE_ENOMEM : kv_write(r, T_PEERS, key, p->suspended ? &w : NULL);
 	} else if (p) {
-		rc = peer_encode(p, &w);
+		rc = rs_peer_encode(p, &w);
 		rc = rc ? rc : kv_write(r, T_PEERS, p->name, &w);
 	} else {
 		route_key(c->route->match, c->route->value, key);
 		e = rt_route_find(next, c->route->match, c->route->value);
-		rc = e ? route_encode(e, &w) : 0;
+		rc = e ? rs_route_encode(e, &w) : 0;
 		rc = rc ? rc : kv_write(r, T_ROUTES, key, e ? &w : NULL);
 	}
 	free(w.p);

@@ -70,4 +70,32 @@ bool rdc_peer_owns(const struct route_peer *p, const struct route_addr *a);
  * Returns 0, -ROUTE_ESTORE, -ROUTE_ENOMEM. */
 int rd_drop_pending_of(struct routing *r, const char *peer);
 
+/* route_store.c: the stored peer and route records (non-static for tests/fuzz/fuzz_peer_record.c). */
+struct rs_wbuf {
+	unsigned char *p;
+	size_t len, cap;
+	bool oom;
+};
+/* A decoded peer; its strings live in strs and owns (rs_peer_rec_free). */
+struct rs_peer_rec {
+	struct route_peer p;
+	const char *eps[ROUTE_ENDPOINTS_MAX];
+	const char **owns;
+	char *strs;
+};
+void rs_peer_rec_free(struct rs_peer_rec *pr);
+int rs_peer_encode(const struct route_peer *p, struct rs_wbuf *w);
+int rs_route_encode(const struct route_entry *e, struct rs_wbuf *w);
+int rs_peer_decode(const void *key, size_t klen, const void *val, size_t vlen,
+                   struct rs_peer_rec *pr);
+int rs_route_decode(const void *key, size_t klen, const void *val, size_t vlen,
+                    struct route_entry *e, char value[ROUTE_ADDR_DOMAIN_MAX + 1],
+                    char peer[ROUTE_NAME_MAX + 1]);
+
+/* route_directory.c: the directory record (non-static for tests/fuzz/fuzz_directory.c). */
+#define RD_ACC_MAX (1 + ROUTE_NAME_MAX + 1 + 2 + (ROUTE_ADDR_MAX - 1) + 1 + 1 + 4)
+#define RD_REC_MAX (2 + ROUTE_ACCOUNTS_MAX * RD_ACC_MAX)
+int rd_record_decode(const void *val, size_t len, struct route_dir_entry *e);
+size_t rd_record_encode(const struct route_dir_entry *e, unsigned char *buf);
+
 #endif

@@ -172,6 +172,36 @@ static int change(struct queue *q, enum queue_op_type type, struct queue_rid rid
 	return queue_exec(q, &op);
 }
 
+/* The longest status there is: every name and text at its maximum. Its record once took two
+ * bytes more than the writer's buffer (a stack overflow the ASan run of this test catches). */
+static void test_longest_status(void **state)
+{
+	struct fx *f = *state;
+	char src[QUEUE_NAME_MAX + 1], id[QUEUE_NAME_MAX + 1], dst[QUEUE_NAME_MAX + 1];
+	char error[QUEUE_TEXT_MAX + 1], route[QUEUE_TEXT_MAX + 1];
+	struct queue_status st;
+	struct queue_rid rid;
+
+	memset(src, 's', QUEUE_NAME_MAX);
+	memset(id, 'i', QUEUE_NAME_MAX);
+	memset(dst, 'd', QUEUE_NAME_MAX);
+	memset(error, 'e', QUEUE_TEXT_MAX);
+	memset(route, 'r', QUEUE_TEXT_MAX);
+	src[QUEUE_NAME_MAX] = id[QUEUE_NAME_MAX] = dst[QUEUE_NAME_MAX] = '\0';
+	error[QUEUE_TEXT_MAX] = route[QUEUE_TEXT_MAX] = '\0';
+	assert_int_equal(add_full(f->q, src, id, dst, QUEUE_PUSH, T0, T0 + DAY, "x", 1, &rid, NULL),
+			 0);
+	assert_int_equal(change(f->q, QUEUE_OP_FINALISE, rid, T0 + 1, 0, QUEUE_FAILED, error, route),
+			 0);
+	assert_int_equal(queue_status_get(f->q, &rid, &st), 0);
+	assert_string_equal(st.src_peer, src);
+	assert_string_equal(st.client_id, id);
+	assert_string_equal(st.dst_peer, dst);
+	assert_string_equal(st.last_error, error);
+	assert_string_equal(st.route, route);
+	assert_int_equal(st.state, QUEUE_FAILED);
+}
+
 static int resched(struct queue *q, struct queue_rid rid, int64_t now, int64_t due)
 {
 	return change(q, QUEUE_OP_RESCHEDULE, rid, now, due, 0, NULL, NULL);
@@ -1484,6 +1514,7 @@ static void test_kv_tables(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_longest_status, setup, teardown),
 		cmocka_unit_test(test_rid_new_and_time),
 		cmocka_unit_test(test_rid_text),
 		cmocka_unit_test(test_strerror_state_name),
