@@ -124,6 +124,27 @@ int admin_user_verify(struct admin *a, const char *user, const char *password,
 /* "admin" or "viewer" (static). */
 const char *admin_role_name(enum admin_role r);
 
+/* admin_users.c: the stored user and token records (non-static for tests/fuzz/fuzz_admin_record.c).
+ * User: version, role, iterations (u32 LE), salt, hash. Token: version, role, created_ms
+ * (i64 LE), name length, name. decode: 0, or -1 when malformed. */
+#define ADMIN_USER_REC_LEN (1 + 1 + 4 + RELAY_PBKDF2_SALT + RELAY_PBKDF2_HASH)
+#define ADMIN_TOKEN_REC_MAX (11 + ADMIN_NAME_MAX)
+struct admin_user_rec {
+	enum admin_role role;
+	uint32_t iterations;
+	unsigned char salt[RELAY_PBKDF2_SALT], hash[RELAY_PBKDF2_HASH];
+};
+struct admin_token_rec {
+	enum admin_role role;
+	int64_t created_ms;
+	char name[ADMIN_NAME_MAX + 1];
+};
+void admin_user_record_encode(const struct admin_user_rec *u,
+			      unsigned char out[ADMIN_USER_REC_LEN]);
+int admin_user_record_decode(const unsigned char *b, size_t len, struct admin_user_rec *u);
+size_t admin_token_record_encode(const struct admin_token_rec *t, unsigned char *b);
+int admin_token_record_decode(const unsigned char *b, size_t len, struct admin_token_rec *t);
+
 /* JSON helpers for admin handlers (admin_session.c).
  * body: the request body as a JSON object holding only `keys` (NULL-terminated);
  * else answers 400 ("bad_json", or "bad_field" naming the unknown fields) and

@@ -18,17 +18,10 @@
 #define HEX_ID       (2 * ADMIN_TOKEN_BYTES)
 #define SALT_LEN     RELAY_PBKDF2_SALT
 #define HASH_LEN     RELAY_PBKDF2_HASH
-#define USER_REC_LEN (1 + 1 + 4 + SALT_LEN + HASH_LEN)
 #define REC_VERSION  1
 #define PASSWORD_MIN 12
 #define PASSWORD_MAX 1024
 #define TOKEN_PREFIX "il_"
-
-struct user_rec {
-	enum admin_role role;
-	uint32_t iterations;
-	unsigned char salt[SALT_LEN], hash[HASH_LEN];
-};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -77,7 +70,8 @@ static uint32_t get_u32(const unsigned char *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static void user_encode(const struct user_rec *u, unsigned char out[USER_REC_LEN])
+void admin_user_record_encode(const struct admin_user_rec *u,
+                              unsigned char out[ADMIN_USER_REC_LEN])
 {
 	out[0] = REC_VERSION;
 	out[1] = (unsigned char)u->role;
@@ -86,9 +80,9 @@ static void user_encode(const struct user_rec *u, unsigned char out[USER_REC_LEN
 	memcpy(out + 6 + SALT_LEN, u->hash, HASH_LEN);
 }
 
-static int user_decode(const unsigned char *b, size_t len, struct user_rec *u)
+int admin_user_record_decode(const unsigned char *b, size_t len, struct admin_user_rec *u)
 {
-	if (len != USER_REC_LEN || b[0] != REC_VERSION ||
+	if (len != ADMIN_USER_REC_LEN || b[0] != REC_VERSION ||
 	    (b[1] != ADMIN_ROLE_ADMIN && b[1] != ADMIN_ROLE_VIEWER))
 		return -1;
 	u->role = (enum admin_role)b[1];
@@ -109,7 +103,7 @@ static int pbkdf2(const char *pw, const unsigned char *salt, uint32_t iterations
 	           : -1;
 }
 
-static int user_hash_new(const char *pw, enum admin_role role, struct user_rec *u)
+static int user_hash_new(const char *pw, enum admin_role role, struct admin_user_rec *u)
 {
 	u->role = role;
 	u->iterations = ADMIN_PBKDF2_ITERATIONS;
@@ -119,13 +113,13 @@ static int user_hash_new(const char *pw, enum admin_role role, struct user_rec *
 }
 
 /* 0, -QUEUE_ENOTFOUND, -QUEUE_ECORRUPT, or another -QUEUE_E*. */
-static int user_get(struct admin *a, const char *name, struct user_rec *u)
+static int user_get(struct admin *a, const char *name, struct admin_user_rec *u)
 {
 	void *v = NULL;
 	size_t vlen = 0;
 	int rc = queue_kv_get(relay_node_queue(a->node), "admins", name, strlen(name), &v, &vlen);
 
-	if (rc == 0 && user_decode(v, vlen, u) != 0) {
+	if (rc == 0 && admin_user_record_decode(v, vlen, u) != 0) {
 		char q[96];
 		relay_log(RELAY_LOG_WARN, "admin_record_corrupt", "table=admins key=%s",
 		          relay_log_quote(name, q, sizeof(q)));
@@ -145,17 +139,17 @@ static int kv_write(struct admin *a, enum queue_op_type type, const char *table,
 	return queue_exec(relay_node_queue(a->node), &op);
 }
 
-static int user_put(struct admin *a, const char *name, const struct user_rec *u)
+static int user_put(struct admin *a, const char *name, const struct admin_user_rec *u)
 {
-	unsigned char rec[USER_REC_LEN];
+	unsigned char rec[ADMIN_USER_REC_LEN];
 
-	user_encode(u, rec);
+	admin_user_record_encode(u, rec);
 	return kv_write(a, QUEUE_OP_KV_PUT, "admins", name, strlen(name), rec, sizeof(rec));
 }
 
 int admin_hash_password(const char *pw, char *out, size_t outlen)
 {
-	struct user_rec u;
+	struct admin_user_rec u;
 	char salt[4 * ((SALT_LEN + 2) / 3) + 1], hash[4 * ((HASH_LEN + 2) / 3) + 1];
 	int n;
 
@@ -206,7 +200,7 @@ int admin_users_bootstrap(struct admin *a, char *err, size_t errlen)
 {
 	const struct relay_listener_conf *l = &relay_node_config(a->node)->admin;
 	const char *user = l->bootstrap_user ? l->bootstrap_user : "admin";
-	struct user_rec u = {.role = ADMIN_ROLE_ADMIN};
+	struct admin_user_rec u = {.role = ADMIN_ROLE_ADMIN};
 	char pw[25] = "", q[96];
 	bool exists = false;
 	int rc =
@@ -243,7 +237,7 @@ int admin_user_verify(struct admin *a, const char *user, const char *password,
 {
 	static const unsigned char dummy_salt[SALT_LEN];
 	unsigned char h[HASH_LEN];
-	struct user_rec u;
+	struct admin_user_rec u;
 	bool known = valid_name(user) && user_get(a, user, &u) == 0;
 	int rc;
 
@@ -262,14 +256,7 @@ int admin_user_verify(struct admin *a, const char *user, const char *password,
 
 /* ------------------------------------------------------------ API tokens */
 
-/* Token record: version, role, created_ms (i64 LE), name length, name. */
-struct token_rec {
-	enum admin_role role;
-	int64_t created_ms;
-	char name[ADMIN_NAME_MAX + 1];
-};
-
-static int token_decode(const unsigned char *b, size_t len, struct token_rec *t)
+int admin_token_record_decode(const unsigned char *b, size_t len, struct admin_token_rec *t)
 {
 	uint64_t c = 0;
 
@@ -283,10 +270,10 @@ static int token_decode(const unsigned char *b, size_t len, struct token_rec *t)
 	t->created_ms = (int64_t)c;
 	memcpy(t->name, b + 11, b[10]);
 	t->name[b[10]] = '\0';
-	return valid_name(t->name) ? 0 : -1;
+	return valid_name(t->name) && strlen(t->name) == b[10] ? 0 : -1; /* no NUL in the name */
 }
 
-static size_t token_encode(const struct token_rec *t, unsigned char *b)
+size_t admin_token_record_encode(const struct admin_token_rec *t, unsigned char *b)
 {
 	size_t n = strlen(t->name);
 
@@ -302,7 +289,7 @@ static size_t token_encode(const struct token_rec *t, unsigned char *b)
 int admin_token_check(struct admin *a, const char *token, struct admin_principal *p)
 {
 	unsigned char key[SHA256_DIGEST_LENGTH];
-	struct token_rec t;
+	struct admin_token_rec t;
 	void *v = NULL;
 	size_t vlen = 0;
 	int rc;
@@ -312,7 +299,7 @@ int admin_token_check(struct admin *a, const char *token, struct admin_principal
 	SHA256((const unsigned char *)token, strlen(token), key);
 	rc = queue_kv_get(relay_node_queue(a->node), "admin_tokens", key, sizeof(key), &v, &vlen);
 	if (rc == 0)
-		rc = token_decode(v, vlen, &t);
+		rc = admin_token_record_decode(v, vlen, &t);
 	free(v);
 	if (rc != 0)
 		return -1;
@@ -352,10 +339,10 @@ static void audit(struct relay_req *req, const char *action, const char *object)
 
 static int list_user(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 {
-	struct user_rec u;
+	struct admin_user_rec u;
 	char name[ADMIN_NAME_MAX + 1];
 
-	if (kl > ADMIN_NAME_MAX || user_decode(v, vl, &u) != 0)
+	if (kl > ADMIN_NAME_MAX || admin_user_record_decode(v, vl, &u) != 0)
 		return 0; /* skipped; user_get logs it when it is used */
 	memcpy(name, k, kl);
 	name[kl] = '\0';
@@ -366,10 +353,10 @@ static int list_user(const void *k, size_t kl, const void *v, size_t vl, void *a
 
 static int count_admin(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 {
-	struct user_rec u;
+	struct admin_user_rec u;
 
 	(void)k, (void)kl;
-	if (user_decode(v, vl, &u) == 0 && u.role == ADMIN_ROLE_ADMIN)
+	if (admin_user_record_decode(v, vl, &u) == 0 && u.role == ADMIN_ROLE_ADMIN)
 		++*(size_t *)arg;
 	return 0;
 }
@@ -413,7 +400,7 @@ static enum MHD_Result user_create(struct relay_req *req)
 {
 	static const char *const keys[] = {"name", "password", "role", NULL};
 	struct admin *a = req->ctx;
-	struct user_rec u = {0}, old;
+	struct admin_user_rec u = {0}, old;
 	enum admin_role role = ADMIN_ROLE_VIEWER;
 	const char *name, *pw;
 	bool given;
@@ -477,7 +464,7 @@ enum MHD_Result admin_h_users(struct relay_req *req)
 /* PUT /api/users/{name}, under the write lock: a new password and/or role (NULL: keep).
  * Returns 0, or -1 after answering. */
 static int user_change(struct relay_req *req, const char *pw, const enum admin_role *role,
-                       struct user_rec *u)
+                       struct admin_user_rec *u)
 {
 	struct admin *a = req->ctx;
 	const struct admin_principal *p = admin_who(req);
@@ -512,7 +499,7 @@ static enum MHD_Result user_update(struct relay_req *req)
 	const struct admin_principal *p = admin_who(req);
 	bool self = !p->api_token && strcmp(p->user, req->arg) == 0, role_given;
 	enum admin_role role = ADMIN_ROLE_VIEWER;
-	struct user_rec u = {0};
+	struct admin_user_rec u = {0};
 	const char *pw;
 	json_t *root = admin_json_body(req, keys);
 	int rc;
@@ -547,7 +534,7 @@ done:
 static enum MHD_Result user_delete(struct relay_req *req)
 {
 	struct admin *a = req->ctx;
-	struct user_rec u;
+	struct admin_user_rec u;
 	int rc;
 
 	if (!admin_may_write(req))
@@ -590,9 +577,9 @@ struct token_find {
 static int token_each(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 {
 	struct token_find *f = arg;
-	struct token_rec t;
+	struct admin_token_rec t;
 
-	if (kl != SHA256_DIGEST_LENGTH || token_decode(v, vl, &t) != 0)
+	if (kl != SHA256_DIGEST_LENGTH || admin_token_record_decode(v, vl, &t) != 0)
 		return 0;
 	if (f->list)
 		json_array_append_new(f->list, json_pack("{sssssI}", "name", t.name, "role",
@@ -613,7 +600,7 @@ static int token_find(struct admin *a, struct token_find *f)
 }
 
 /* Makes, stores and returns (in tok) a new token; 0, 1 (name taken) or -QUEUE_E*. */
-static int token_create(struct admin *a, struct token_rec *t, char tok[4 + HEX_ID])
+static int token_create(struct admin *a, struct admin_token_rec *t, char tok[4 + HEX_ID])
 {
 	unsigned char raw[ADMIN_TOKEN_BYTES], key[SHA256_DIGEST_LENGTH], rec[12 + ADMIN_NAME_MAX];
 	struct token_find f = {.name = t->name};
@@ -630,7 +617,7 @@ static int token_create(struct admin *a, struct token_rec *t, char tok[4 + HEX_I
 		rc = 1;
 	else if (rc == 0)
 		rc = kv_write(a, QUEUE_OP_KV_PUT, "admin_tokens", key, sizeof(key), rec,
-		              token_encode(t, rec));
+		              admin_token_record_encode(t, rec));
 	pthread_mutex_unlock(admin_sessions_write_lock(a->sessions));
 	OPENSSL_cleanse(raw, sizeof(raw));
 	return rc;
@@ -639,7 +626,7 @@ static int token_create(struct admin *a, struct token_rec *t, char tok[4 + HEX_I
 enum MHD_Result admin_h_tokens(struct relay_req *req)
 {
 	static const char *const keys[] = {"name", "role", NULL};
-	struct token_rec t = {.role = ADMIN_ROLE_VIEWER};
+	struct admin_token_rec t = {.role = ADMIN_ROLE_VIEWER};
 	struct token_find f = {0};
 	char tok[4 + HEX_ID];
 	const char *name;

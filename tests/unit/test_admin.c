@@ -198,6 +198,25 @@ static void test_limit_bounded(void **state)
 	assert_int_equal(admin_limit_check(s, "u:ann", T0 + 20000, &retry), -2);
 }
 
+/* A stored token record round-trips; one whose name holds a NUL within its stated length is
+ * refused (fuzz_admin_record found the decoder taking the name up to the NUL). */
+static void test_token_record(void **state)
+{
+	struct admin_token_rec t = {.role = ADMIN_ROLE_VIEWER, .created_ms = 1795651200000}, u;
+	unsigned char b[ADMIN_TOKEN_REC_MAX];
+	size_t n;
+
+	(void)state;
+	strcpy(t.name, "ci-deploy");
+	n = admin_token_record_encode(&t, b);
+	assert_int_equal(admin_token_record_decode(b, n, &u), 0);
+	assert_string_equal(u.name, "ci-deploy");
+	assert_int_equal(u.role, ADMIN_ROLE_VIEWER);
+	assert_int_equal(u.created_ms, 1795651200000);
+	b[n - 5] = '\0'; /* "ci-d\0ploy": the length byte still says 9 */
+	assert_int_equal(admin_token_record_decode(b, n, &u), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +228,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_limit_locks_and_doubles, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_limit_window_and_reset, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_limit_bounded, setup, teardown),
+	    cmocka_unit_test(test_token_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
