@@ -13,8 +13,6 @@
 #include "admin/admin_priv.h"
 
 #define FULL_RETRY_S        30
-#define DIR_DELAY_MAX_S     604800u /* 7 days, as the carrier API */
-#define DIR_DELAY_DEFAULT_S 600u
 #define PENDING_PAGE        100  /* directory lines awaiting approval, per page */
 #define PENDING_PAGE_MAX    1000
 
@@ -464,65 +462,24 @@ enum MHD_Result admin_h_route(struct relay_req *req)
 
 /* ----------------------------------------------------------- directory */
 
-static json_t *entry_json(const struct route_dir_entry *e)
-{
-	json_t *accs = json_array();
-
-	for (size_t i = 0; accs && i < e->n; i++) {
-		const struct route_account *a = &e->acc[i];
-		json_array_append_new(
-		    accs, json_pack("{sssssisbsIsb}", "peer", a->peer, "account", a->addr.text,
-		                    "priority", (int)a->priority, "failover", (int)a->failover,
-		                    "failover_delay", (json_int_t)a->failover_delay_s, "pending",
-		                    (int)a->pending));
-	}
-	return json_pack("{ssso}", "address", e->addr.text, "accounts", accs);
-}
-
-static bool int_in(json_t *v, json_int_t lo, json_int_t hi, uint32_t *out)
-{
-	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-		return false;
-	*out = (uint32_t)json_integer_value(v);
-	return true;
-}
-
-/* The PUT body into acc (defaults: the same address, priority 0, no failover, 600 s). */
+/* The PUT body into acc (defaults: the same address, priority 0, no failover, 600 s):
+ * "peer" (required), then the carrier API's account fields (relay_dir_account_field). */
 static bool account_from_body(struct relay_req *req, json_t *root, struct route_account *acc,
                               enum MHD_Result *ret)
 {
+	static const char *const fields[] = {"account", "priority", "failover", "failover_delay"};
+	const char *country = relay_node_config(req->node)->default_country;
 	json_t *peer = json_object_get(root, "peer"), *v;
 	const char *bad = NULL, *why = NULL;
-	uint32_t n;
 
 	if (!json_is_string(peer) || json_string_length(peer) > ROUTE_NAME_MAX)
 		bad = "peer", why = "required: the name of the peer that holds the account";
 	else
 		snprintf(acc->peer, sizeof(acc->peer), "%s", json_string_value(peer));
-	if (!bad && (v = json_object_get(root, "account"))) {
-		if (!json_is_string(v))
-			bad = "account", why = "must be an address (a string)";
-		else if (!parse_addr(req, json_string_value(v), "account", &acc->addr, ret))
-			return false;
-	}
-	if (!bad && (v = json_object_get(root, "priority"))) {
-		if (int_in(v, 0, 255, &n))
-			acc->priority = (uint8_t)n;
-		else
-			bad = "priority", why = "must be an integer 0 to 255 (lower is preferred)";
-	}
-	if (!bad && (v = json_object_get(root, "failover"))) {
-		if (json_is_boolean(v))
-			acc->failover = json_is_true(v);
-		else
-			bad = "failover", why = "must be true or false";
-	}
-	if (!bad && (v = json_object_get(root, "failover_delay"))) {
-		if (int_in(v, 0, DIR_DELAY_MAX_S, &n))
-			acc->failover_delay_s = n;
-		else
-			bad = "failover_delay", why = "must be an integer 0 to 604800 (seconds)";
-	}
+	for (size_t i = 0; !bad && i < sizeof(fields) / sizeof(fields[0]); i++)
+		if ((v = json_object_get(root, fields[i])) &&
+		    relay_dir_account_field(fields[i], v, country, acc, &why) != 0)
+			bad = fields[i];
 	if (bad)
 		*ret = relay_reply_error(req, MHD_HTTP_BAD_REQUEST, "bad_field", bad, why);
 	return bad == NULL;
@@ -533,7 +490,7 @@ static enum MHD_Result dir_put(struct relay_req *req, const struct route_addr *a
 	static const char *const allowed[] = {"peer",     "account",        "priority",
 	                                      "failover", "failover_delay", NULL};
 	struct routing *rt = relay_node_routing(req->node);
-	struct route_account acc = {.addr = *addr, .failover_delay_s = DIR_DELAY_DEFAULT_S};
+	struct route_account acc = {.addr = *addr, .failover_delay_s = RELAY_DIR_DELAY_DEFAULT_S};
 	enum MHD_Result ret = MHD_YES;
 	struct route_dir_entry e;
 	json_t *root;
@@ -555,7 +512,7 @@ static enum MHD_Result dir_put(struct relay_req *req, const struct route_addr *a
 	if (rc != 0)
 		return admin_reply_route_error(req, rc, "address");
 	audit(req, "directory_put", addr->text);
-	return admin_reply_json(req, MHD_HTTP_OK, entry_json(&e));
+	return admin_reply_json(req, MHD_HTTP_OK, relay_dir_entry_json(&e));
 }
 
 /* POST /api/directory/{address}/approve {"peer":NAME}: a carrier's line that waits. */
@@ -585,7 +542,7 @@ static enum MHD_Result dir_approve(struct relay_req *req, const struct route_add
 	if (rc != 0)
 		return admin_reply_route_error(req, rc, "address");
 	audit(req, "directory_approve", addr->text);
-	return admin_reply_json(req, MHD_HTTP_OK, entry_json(&e));
+	return admin_reply_json(req, MHD_HTTP_OK, relay_dir_entry_json(&e));
 }
 
 enum MHD_Result admin_h_directory(struct relay_req *req)
@@ -617,7 +574,7 @@ enum MHD_Result admin_h_directory(struct relay_req *req)
 		rc = route_dir_get(rt, &addr, &e);
 		if (rc != 0)
 			return admin_reply_route_error(req, rc, "address");
-		return admin_reply_json(req, MHD_HTTP_OK, entry_json(&e));
+		return admin_reply_json(req, MHD_HTTP_OK, relay_dir_entry_json(&e));
 	}
 	peer = relay_req_query(req, "peer");
 	if (!peer || !*peer)
@@ -712,7 +669,7 @@ static void test_context(struct routing *rt, const struct route_table *t,
 	const struct route_entry *re;
 	struct route_dir_entry e;
 
-	*dir = route_dir_get(rt, to, &e) == 0 ? entry_json(&e) : json_null();
+	*dir = route_dir_get(rt, to, &e) == 0 ? relay_dir_entry_json(&e) : json_null();
 	*route = route_table_lookup(t, to, &re) == 0
 	             ? json_pack("{ss ss? ss}", "match", match_names[re->match], "value", re->value,
 	                         "peer", re->peer)

@@ -579,6 +579,25 @@ void relay_req_release(struct relay_req *req);
 const char *relay_req_query(struct relay_req *req, const char *key);
 const char *relay_req_header(struct relay_req *req, const char *name);
 
+/* ---------------------------------- directory lines as JSON (relay_dirapi.c)
+ * The carrier API and the admin API take and show an account line alike. */
+
+#define RELAY_DIR_DELAY_MAX_S     604800u /* failover_delay: at most 7 days */
+#define RELAY_DIR_DELAY_DEFAULT_S 600u
+
+struct json_t;
+/*
+ * One member of an account line's JSON body into acc: "account" (an address, normalised
+ * with default_country), "priority" (0-255), "failover" (boolean) or "failover_delay"
+ * (0-RELAY_DIR_DELAY_MAX_S seconds). Returns 0; 1 when key is none of them (acc
+ * untouched); -1 with *why (a static text) when its value is wrong.
+ */
+int relay_dir_account_field(const char *key, struct json_t *v, const char *default_country,
+			    struct route_account *acc, const char **why);
+/* {"address","accounts":[{"peer","account","priority","failover","failover_delay",
+ * "pending"}…]}, accounts in the entry's order; NULL when out of memory. */
+struct json_t *relay_dir_entry_json(const struct route_dir_entry *e);
+
 /* ---------------------------------------------------------------- the node */
 
 struct relay_node; /* the running relay: store, routing, delivery and the carrier API */

@@ -338,16 +338,6 @@ static size_t keep_answer(char *ptr, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static bool to_relay(struct relay_delivery *d, const struct xfer *x)
-{
-	const struct route_table *t = routing_acquire(d->node->routing);
-	const struct route_peer *p = route_table_peer(t, x->dec.peer);
-	bool relay = p && p->kind == ROUTE_PEER_RELAY;
-
-	routing_release(t);
-	return relay;
-}
-
 /* What leaves for x: its rid and submitter here, and the decided address when routing
  * changed it (a linked account), kept in *to. */
 static int outgoing(struct xfer *x, struct relay_outgoing *o, struct route_addr *to)
@@ -361,8 +351,9 @@ static int outgoing(struct xfer *x, struct relay_outgoing *o, struct route_addr 
 	return 0;
 }
 
-/* The envelope as this push sends it: our rid, this node in hops, the decided address, and
- * this node's signatures (o, signed by flush_starts). */
+/* The envelope as this push sends it: our rid (the first node's to a relay, x->to_relay),
+ * this node in hops, the decided address, and this node's signatures (o, signed by
+ * flush_starts). */
 static int request_body(struct relay_delivery *d, struct xfer *x, const struct relay_outgoing *o)
 {
 	const char *node_id = relay_cfg(d->node)->node_id;
@@ -372,7 +363,7 @@ static int request_body(struct relay_delivery *d, struct xfer *x, const struct r
 
 	/* to a relay, the first node's rid goes on (the next node's idempotency key, and the
 	 * ref of the report that comes back however long the chain); to a carrier, ours */
-	if (!x->env.rid[0] || !to_relay(d, x))
+	if (!x->env.rid[0] || !x->to_relay)
 		copy_text(out.rid, sizeof(out.rid), x->rid);
 	if (out.n_hops >= RELAY_ENV_HOPS_MAX)
 		return -RELAY_EFIELD; /* routing refuses far fewer hops than this */
@@ -399,8 +390,9 @@ static int add_header(struct xfer *x, const char *head, const char *value)
 	return 0;
 }
 
-/* The easy handle for x's push: URL and outbound token from the current table. */
-static int make_easy(struct relay_delivery *d, struct xfer *x)
+/* The easy handle for x's push: URL and outbound token from the current table, and the
+ * body (request_body) as it goes to that peer. */
+static int make_easy(struct relay_delivery *d, struct xfer *x, const struct relay_outgoing *o)
 {
 	const struct relay_config *cfg = relay_cfg(d->node);
 	const struct route_table *t = routing_acquire(d->node->routing);
@@ -413,6 +405,8 @@ static int make_easy(struct relay_delivery *d, struct xfer *x)
 	if (!(e = x->easy = d->n_idle ? d->idle[--d->n_idle] : curl_easy_init()))
 		goto out;
 	x->to_relay = p->kind == ROUTE_PEER_RELAY;
+	if ((rc = request_body(d, x, o)) != 0)
+		goto out;
 	rc = -RELAY_ENOMEM;
 	if (add_header(x, "Content-Type: ", "application/json") ||
 	    add_header(x, "Idempotency-Key: ", x->to_relay && x->env.rid[0] ? x->env.rid : x->rid) ||
@@ -505,9 +499,7 @@ static void flush_starts(struct relay_delivery *d)
 
 		x = xs[i];
 		if (r == 0)
-			r = request_body(d, x, &o[i]);
-		if (r == 0)
-			r = make_easy(d, x);
+			r = make_easy(d, x, &o[i]);
 		if (r == 0 && curl_multi_add_handle(d->multi, x->easy) != CURLM_OK)
 			r = -RELAY_ENOMEM;
 		if (r != 0)

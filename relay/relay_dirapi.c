@@ -11,8 +11,6 @@
 
 #include "relay/relay_priv.h"
 
-#define DIR_DELAY_MAX_S 604800u  /* 7 days */
-#define DIR_DELAY_DEFAULT_S 600u
 #define DIR_FULL_RETRY_S 30
 
 /* A routing error as the carrier sees it. */
@@ -69,34 +67,49 @@ static bool int_in(json_t *v, json_int_t lo, json_int_t hi, uint32_t *out)
 	return true;
 }
 
+int relay_dir_account_field(const char *key, json_t *v, const char *default_country,
+			    struct route_account *acc, const char **why)
+{
+	uint32_t n;
+	int rc;
+
+	if (strcmp(key, "account") == 0) {
+		if (!json_is_string(v)) {
+			*why = "must be an address (a string)";
+			return -1;
+		}
+		rc = route_addr_parse(json_string_value(v), json_string_length(v),
+				      default_country, &acc->addr);
+		*why = rc ? route_strerror(rc) : NULL;
+	} else if (strcmp(key, "priority") == 0) {
+		*why = int_in(v, 0, 255, &n) ? NULL
+					     : "must be an integer 0 to 255 (lower is preferred)";
+		if (!*why)
+			acc->priority = (uint8_t)n;
+	} else if (strcmp(key, "failover") == 0) {
+		*why = json_is_boolean(v) ? NULL : "must be true or false";
+		if (!*why)
+			acc->failover = json_is_true(v);
+	} else if (strcmp(key, "failover_delay") == 0) {
+		*why = int_in(v, 0, RELAY_DIR_DELAY_MAX_S, &n)
+			       ? NULL
+			       : "must be an integer 0 to 604800 (seconds)";
+		if (!*why)
+			acc->failover_delay_s = n;
+	} else {
+		return 1;
+	}
+	return *why ? -1 : 0;
+}
+
 /* One body field into acc; on failure answers 400 naming it. */
 static bool put_field(struct relay_req *req, const char *key, json_t *v,
 		      struct route_account *acc, enum MHD_Result *ret)
 {
 	const char *why = NULL;
-	uint32_t n;
+	int rc = relay_dir_account_field(key, v, relay_cfg(req->node)->default_country, acc, &why);
 
-	if (strcmp(key, "account") == 0) {
-		if (json_is_string(v))
-			return parse_addr(req, json_string_value(v), json_string_length(v), key,
-					  &acc->addr, ret);
-		why = "must be an address (a string)";
-	} else if (strcmp(key, "priority") == 0) {
-		if (int_in(v, 0, 255, &n))
-			acc->priority = (uint8_t)n;
-		else
-			why = "must be an integer 0 to 255 (lower is preferred)";
-	} else if (strcmp(key, "failover") == 0) {
-		if (json_is_boolean(v))
-			acc->failover = json_is_true(v);
-		else
-			why = "must be true or false";
-	} else if (strcmp(key, "failover_delay") == 0) {
-		if (int_in(v, 0, DIR_DELAY_MAX_S, &n))
-			acc->failover_delay_s = n;
-		else
-			why = "must be an integer 0 to 604800 (seconds)";
-	} else {
+	if (rc == 1) {
 		char name[32];
 		size_t i = 0;
 		for (; key[i] && i + 1 < sizeof(name); i++)
@@ -106,9 +119,9 @@ static bool put_field(struct relay_req *req, const char *key, json_t *v,
 					 "unknown field");
 		return false;
 	}
-	if (why)
+	if (rc != 0)
 		*ret = relay_reply_error(req, MHD_HTTP_BAD_REQUEST, "bad_field", key, why);
-	return why == NULL;
+	return rc == 0;
 }
 
 /* The PUT body into acc (defaults: the same address, priority 0, no failover, 600 s). */
@@ -120,7 +133,7 @@ static bool parse_body(struct relay_req *req, const struct route_addr *addr,
 	const char *key;
 	bool ok = true;
 
-	*acc = (struct route_account){.addr = *addr, .failover_delay_s = DIR_DELAY_DEFAULT_S};
+	*acc = (struct route_account){.addr = *addr, .failover_delay_s = RELAY_DIR_DELAY_DEFAULT_S};
 	snprintf(acc->peer, sizeof(acc->peer), "%s", req->peer->name);
 	if (req->len == 0) /* no body: every default */
 		return true;
@@ -144,24 +157,30 @@ static bool parse_body(struct relay_req *req, const struct route_addr *addr,
 	return ok;
 }
 
-/* {"address":…,"accounts":[…]}: the entry as it stands; malloc'd, or NULL. */
-static char *entry_json(const struct route_dir_entry *e)
+json_t *relay_dir_entry_json(const struct route_dir_entry *e)
 {
 	json_t *accs = json_array();
-	json_t *root = json_pack("{ssso}", "address", e->addr.text, "accounts", accs);
-	char *text = NULL;
 
-	for (size_t i = 0; root && i < e->n; i++) {
+	for (size_t i = 0; accs && i < e->n; i++) {
 		const struct route_account *a = &e->acc[i];
-		json_array_append_new(accs, json_pack("{sssssisbsIsb}", "peer", a->peer, "account",
-						      a->addr.text, "priority", (int)a->priority,
-						      "failover", (int)a->failover,
-						      "failover_delay",
-						      (json_int_t)a->failover_delay_s, "pending",
-						      (int)a->pending));
+		if (json_array_append_new(
+			accs, json_pack("{sssssisbsIsb}", "peer", a->peer, "account", a->addr.text,
+					"priority", (int)a->priority, "failover", (int)a->failover,
+					"failover_delay", (json_int_t)a->failover_delay_s,
+					"pending", (int)a->pending)) != 0) {
+			json_decref(accs);
+			return NULL;
+		}
 	}
-	if (root && json_array_size(accs) == e->n)
-		text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	return accs ? json_pack("{ssso}", "address", e->addr.text, "accounts", accs) : NULL;
+}
+
+/* The entry as text; malloc'd, or NULL. */
+static char *entry_json(const struct route_dir_entry *e)
+{
+	json_t *root = relay_dir_entry_json(e);
+	char *text = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
 	json_decref(root);
 	return text;
 }
