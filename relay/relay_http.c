@@ -11,17 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
 #include "relay/relay_priv.h"
 
 #define API_THREADS 2
-#define WORKER_NICE 5 /* relative to the writer and the delivery engine */
 #define API_CONN_TIMEOUT_S 60
 #define TLS_FILE_MAX (1024 * 1024)
 #define WATCHDOG_TICK_MS 50
@@ -339,30 +335,12 @@ static void take_body(struct relay_req *req, const char *data, size_t n)
 	req->body[req->len] = '\0';
 }
 
-/*
- * MHD's worker threads run a little below the rest of the node (nice +5, which needs no
- * privilege): on a busy machine the writer's commit and the delivery engine, which every
- * waiting request depends on, then get a core before the next request is parsed. Measured
- * in make bench's case b: about +15 % accepted per second. Done on a worker's first call,
- * since MHD creates its threads itself; a failure changes nothing else.
- */
-static void worker_priority(void)
-{
-	static __thread bool done;
-
-	if (!done) {
-		done = true;
-		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE);
-	}
-}
-
 static enum MHD_Result dispatch(void *cls, struct MHD_Connection *conn, const char *url,
 				const char *method, const char *version, const char *upload,
 				size_t *upload_size, void **req_cls)
 {
 	struct relay_req *req = *req_cls;
 
-	worker_priority();
 	(void)version;
 	if (!req)
 		return begin(cls, conn, url, method, req_cls);
