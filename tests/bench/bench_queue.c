@@ -152,10 +152,16 @@ fail:
 	return -1;
 }
 
-static int put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, const void *v, size_t vlen)
+static int put_flags(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, const void *v,
+		     size_t vlen, unsigned flags)
 {
 	MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
-	return mdb_put(txn, dbi, &key, &val, 0);
+	return mdb_put(txn, dbi, &key, &val, flags);
+}
+
+static int put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, const void *v, size_t vlen)
+{
+	return put_flags(txn, dbi, k, klen, v, vlen, 0);
 }
 
 /* name NUL tail, as queue_record.c builds its name keys; returns the length. */
@@ -177,8 +183,8 @@ static int plain_put(struct raw *r, MDB_txn *txn, int64_t now_ms)
 	return put(txn, r->dbi[R_MSG], rid.b, sizeof(rid.b), payload, PAYLOAD);
 }
 
-/* A': what apply_insert writes for one push message: idem get + put, msg, status, sched,
- * bypeer; the status value has the size of a v1 record (queue_record.c) with these names. */
+/* A': what apply_insert writes for one push message: idem get + put, msg and status (appended:
+ * rids grow), sched, bypeer; the status value has the size of a v1 record (queue_record.c) with these names. */
 static int schema_insert(struct raw *r, MDB_txn *txn, int64_t now_ms)
 {
 	unsigned char idem[2 * QUEUE_NAME_MAX + 2], bypeer[QUEUE_NAME_MAX + 17], sched[24];
@@ -199,8 +205,8 @@ static int schema_insert(struct raw *r, MDB_txn *txn, int64_t now_ms)
 		sched[i] = (unsigned char)((uint64_t)(now_ms + HOUR_MS) >> (56 - 8 * i));
 	memcpy(sched + 8, rid.b, 16);
 	if ((rc = put(txn, r->dbi[R_IDEM], idem, klen, rid.b, 16)) ||
-	    (rc = put(txn, r->dbi[R_MSG], rid.b, 16, payload, PAYLOAD)) ||
-	    (rc = put(txn, r->dbi[R_STATUS], rid.b, 16, payload, slen)) ||
+	    (rc = put_flags(txn, r->dbi[R_MSG], rid.b, 16, payload, PAYLOAD, MDB_APPEND)) ||
+	    (rc = put_flags(txn, r->dbi[R_STATUS], rid.b, 16, payload, slen, MDB_APPEND)) ||
 	    (rc = put(txn, r->dbi[R_SCHED], sched, sizeof(sched), "", 0)))
 		return rc;
 	klen = name_key(bypeer, DST_PEER, rid.b, 16);

@@ -631,6 +631,40 @@ static void test_insert_invalid(void **state)
 	assert_int_equal(queue_exec(f->q, &op), -QUEUE_EINVAL);
 }
 
+/* New rids are appended to the message and status trees; a store that already holds a later
+ * rid (the clock stepped back across a restart) still takes inserts, by plain puts. */
+static void test_insert_behind_later_rid(void **state)
+{
+	struct fx *f = *state;
+	static const unsigned char later[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+						0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	struct queue_rid a = add(f->q, "a", "p", QUEUE_PUSH, T0, T0), b, c, r;
+	struct queue_status before = status(f->q, a), after;
+	unsigned char *p;
+	size_t len;
+
+	fx_close(f);
+	raw_put(f->dir, "msg", later, 16, "later", 5);
+	raw_put(f->dir, "status", later, 16, "\x01garbage", 8);
+	fx_open(f);
+	b = add(f->q, "b", "p", QUEUE_PUSH, T0, T0 + 1);
+	c = add(f->q, "c", "p", QUEUE_PUSH, T0, T0 + 2);
+	assert_true(memcmp(b.b, later, 16) < 0 && memcmp(c.b, later, 16) < 0);
+	expect_st(f->q, b, QUEUE_QUEUED, 0, T0 + 1);
+	expect_st(f->q, c, QUEUE_QUEUED, 0, T0 + 2);
+	assert_int_equal(queue_payload_get(f->q, &c, &p, &len), 0);
+	assert_int_equal(len, 1);
+	assert_memory_equal(p, "c", 1);
+	free(p);
+	memcpy(r.b, later, 16);
+	assert_int_equal(queue_payload_get(f->q, &r, &p, &len), 0); /* nothing overwritten */
+	assert_memory_equal(p, "later", 5);
+	free(p);
+	assert_int_equal(queue_status_get(f->q, &a, &after), 0);
+	assert_memory_equal(&after, &before, sizeof(after));
+	take_expect(f->q, NULL, T0 + 2, 1000, 10, (struct queue_rid[]){a, b, c}, 3);
+}
+
 static void test_duplicate(void **state)
 {
 	struct fx *f = *state;
@@ -1523,6 +1557,7 @@ int main(void)
 		T(test_schema_mismatch),
 		T(test_sync_full),
 		T(test_insert_invalid),
+		T(test_insert_behind_later_rid),
 		T(test_duplicate),
 		T(test_duplicate_in_one_batch),
 		T(test_lease_due_order_and_max),
