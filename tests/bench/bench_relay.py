@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """The carrier API under wrk (issue 5, `make bench`): (a) a bare libmicrohttpd server, (b)
-interlinkd storing with sync = full and nothing delivered, (c) interlinkd delivering to a local
-sink, (d) the same with signing (docs/trust.md) and encryption at rest, which (c) has off;
-prints requests/s, p50/p99 latency, delivered/s and the ratios b/a, c/a, d/c beside targets."""
+interlinkd storing with sync = full and nothing delivered, (n) the same with sync = none (no
+target: the request path's own ceiling, what (b) would reach if synced commits cost nothing),
+(c) interlinkd delivering to a local sink, (d) the same with signing (docs/trust.md) and
+encryption at rest, which (c) has off; prints requests/s, p50/p99 latency, delivered/s and the
+ratios b/a, n/a, c/a, d/c beside targets."""
 import argparse
 import base64
 import hashlib
@@ -167,8 +169,8 @@ class Peer:
         return "\n".join(lines + ["}"]) + "\n"
 
 
-def node_config(data_dir, port, admin_port, bench, dest, log_level, key_file=None):
-    """sync = full; the bench peer may send as fast as it can; dest takes all of +8290.
+def node_config(data_dir, port, admin_port, bench, dest, log_level, key_file=None, sync="full"):
+    """sync = full unless said; the bench peer may send as fast as it can; dest takes all of +8290.
     With key_file: bodies sealed at rest and outgoing messages signed (docs/trust.md);
     without: neither."""
     store = f'  encrypt = true\n  key-file = "{key_file}"\n' if key_file else ""
@@ -177,7 +179,7 @@ def node_config(data_dir, port, admin_port, bench, dest, log_level, key_file=Non
             f'carrier-listener {{\n  address = "127.0.0.1"\n  port = {port}\n'
             f'  plain-http = true\n}}\n'
             f'admin-listener {{\n  address = "127.0.0.1"\n  port = {admin_port}\n}}\n'
-            f'store {{\n  sync = "full"\n{store}}}\n'
+            f'store {{\n  sync = "{sync}"\n{store}}}\n'
             f'trust {{\n  attest = {attest}\n}}\n'
             + bench.section() + dest.section()
             + f'route {{\n  prefix = "+8290"\n  peer = "{dest.name}"\n}}\n')
@@ -277,7 +279,7 @@ class Bench:
         self.stop_all()
         return r
 
-    def interlinkd(self, label, dest, trust=False):
+    def interlinkd(self, label, dest, trust=False, sync="full"):
         port, admin = free_port(), free_port()
         bench = Peer("bench", "+8210", extra=["rate = 1000000"])
         data = os.path.join(self.work, f"data-{label}")
@@ -289,7 +291,8 @@ class Bench:
             os.write(fd, b"k1:" + base64.b64encode(os.urandom(32)) + b"\n")
             os.close(fd)
         with open(conf, "w") as f:
-            f.write(node_config(data, port, admin, bench, dest, self.args.log_level, key_file))
+            f.write(node_config(data, port, admin, bench, dest, self.args.log_level, key_file,
+                                sync))
         url = f"http://127.0.0.1:{port}"
         d = self.start(f"interlinkd-{label}", [self.args.interlinkd, "-c", conf],
                        url + "/v1/health")
@@ -299,13 +302,16 @@ class Bench:
             time.sleep(0.1)
         return d, url, bench.token
 
-    def case_b(self):
+    def case_b(self, label="b", sync="full"):
         # no endpoints: a pull peer, so nothing is delivered and everything stays queued
         hold = Peer("hold", "+8290", extra=["max-queue = 100000000"])
-        d, url, token = self.interlinkd("b", hold)
-        r = self.run_loaded(d, url, token, "b")
+        d, url, token = self.interlinkd(label, hold, sync=sync)
+        r = self.run_loaded(d, url, token, label)
         self.stop_all()
         return r
+
+    def case_n(self):
+        return self.case_b(label="n", sync="none")
 
     def case_d(self):
         return self.case_c(label="d", trust=True)
@@ -387,8 +393,8 @@ class Bench:
         if kind in ("tmpfs", "ramfs"):
             print("warning: the data directory is in memory: sync = full costs nothing there")
         sys.stdout.flush()
-        for label, fn in (("a", self.case_a), ("b", self.case_b), ("c", self.case_c),
-                          ("d", self.case_d)):
+        for label, fn in (("a", self.case_a), ("b", self.case_b), ("n", self.case_n),
+                          ("c", self.case_c), ("d", self.case_d)):
             if label not in self.args.cases:
                 continue
             if self.args.quiet_wait and not wait_quiet(self.args.quiet_wait):
@@ -427,9 +433,11 @@ class Bench:
         return True
 
     def report(self):
-        a, b, c, d = (self.results.get(k) for k in "abcd")
-        ok = {k: self.usable(r, k) for k, r in (("a", a), ("b", b), ("c", c), ("d", d))}
+        a, b, n, c, d = (self.results.get(k) for k in "abncd")
+        ok = {k: self.usable(r, k) for k, r in (("a", a), ("b", b), ("n", n), ("c", c), ("d", d))
+              if k in self.args.cases}
         self.broken = not all(ok.values())
+        ok = {k: ok.get(k, False) for k in "abncd"}
         base = a["ok_rate"] if ok["a"] and a["ok_rate"] else None
         rows, self.verdict = [], True
 
@@ -450,8 +458,12 @@ class Bench:
                 return
             rate = f"{r[rate_key]:.0f}"
             denom = base_r[rate_key] if base_r else base
-            if target is None or not denom:
+            if not ratio_name or not denom:
                 rows.append((name, req, rate, p50, p99, "", "", ""))
+                return
+            if target is None:  # shown, not judged
+                rows.append((name, req, rate, p50, p99,
+                             f"{ratio_name} {r[rate_key] / denom:.2f}", "", "no target"))
                 return
             ratio = r[rate_key] / denom
             met = ratio >= target
@@ -462,16 +474,19 @@ class Bench:
         row("(a) bare libmicrohttpd, no store", a, ok["a"])
         row("(b) interlinkd sync=full, no delivery", b, ok["b"], ratio_name="b/a",
             target=TARGET_B)
+        if "n" in self.args.cases:
+            row("(n) as (b), sync=none", n, ok["n"], ratio_name="n/a")
         row("(c) interlinkd -> sink: accepted", c, ok["c"], ratio_name="c/a",
             target=TARGET_C)
         if c is not None and ok["c"]:
             row("    delivered at the sink", c, True, rate_key="dlv_rate", ratio_name="c/a",
                 target=TARGET_C, lat=False)
         both = ok["c"] and ok["d"] and c is not None
-        row("(d) as (c), signed + sealed: accepted", d, ok["d"], ratio_name="d/c",
+        row("(d) as (c), signed + sealed: accepted", d, ok["d"], ratio_name="d/c" if both else "",
             target=TARGET_TRUST if both else None, base_r=c if both else None)
         if d is not None and ok["d"]:
-            row("    delivered at the sink", d, True, rate_key="dlv_rate", ratio_name="d/c",
+            row("    delivered at the sink", d, True, rate_key="dlv_rate",
+                ratio_name="d/c" if both else "",
                 target=TARGET_TRUST if both else None, lat=False, base_r=c if both else None)
         head = ("case", "req/s", "2xx/s", "p50", "p99", "ratio", "target", "")
         widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
@@ -491,7 +506,7 @@ class Bench:
                                           else f"{r['left']} still undelivered after "
                                                f"{r['drain_s']:.1f} s")
                   + f"; duplicate deliveries: {r['dups']}")
-        for label in "bcd":
+        for label in "bncd":
             r = self.results.get(label)
             if r and r.get("store") and r["seconds"]:
                 commits, ops = r["store"]
@@ -507,7 +522,7 @@ class Bench:
     def report_cpu(self):
         """CPU seconds used during each load, and the server's CPU per 2xx answer."""
         print("CPU seconds during the load (user + system):")
-        for label in "abcd":
+        for label in "abncd":
             r = self.results.get(label)
             if not r:
                 continue
@@ -541,8 +556,8 @@ def main():
                    help="before each case, wait up to S s for the machine to be idle")
     p.add_argument("--keep", action="store_true", help="keep the logs and data directories")
     p.add_argument("--verbose", action="store_true", help="print wrk's output")
-    p.add_argument("--cases", default="abcd",
-                   help="which cases to run (default abcd; the ratios need a, and d/c needs c)")
+    p.add_argument("--cases", default="abncd",
+                   help="which cases to run (default abncd; the ratios need a, and d/c needs c)")
     args = p.parse_args()
     args.interlinkd = os.path.abspath(args.interlinkd)
     args.bare_mhd = os.path.abspath(args.bare_mhd)
