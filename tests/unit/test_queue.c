@@ -4,7 +4,6 @@
  * store in a mkdtemp directory and explicit times around T0 (year 2096): the writer's
  * background purge uses the real clock, so it never reaches what a test finalises.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +21,7 @@
 #include <lmdb.h> /* only to damage a store as another version or a bad disk would */
 
 #include "queue/queue.h"
+#include "tests/unit/unit_tmpdir.h"
 
 #define T0             4000000000000LL /* ms, year 2096: beyond the real clock */
 #define DAY            (86400LL * 1000)
@@ -37,22 +37,6 @@ struct fx {
 };
 
 /* ------------------------------------------------------------ fixture */
-
-static void rm_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[512];
-
-	while (d && (e = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (e->d_name[0] != '.')
-			unlink(path);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
-}
 
 static void fx_open(struct fx *f)
 {
@@ -80,8 +64,7 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_queue.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_non_null(ut_mkdtemp(f->dir, sizeof(f->dir), "test_queue"));
 	static const char *const tables[] = {"peers", "directory"};
 	f->opt = (struct queue_options){.dir = f->dir, .map_size = 16 * MIB,
 					.max_map_size = 64 * MIB, .sync = QUEUE_SYNC_NONE,
@@ -96,7 +79,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	queue_close(f->q);
-	rm_dir(f->dir);
+	ut_rm_dir(f->dir);
 	free(f);
 	return 0;
 }
@@ -1246,7 +1229,7 @@ static void test_store_full(void **state)
 
 	for (size_t i = 0; i < N_OF(maps); i++) {
 		fx_close(f);
-		rm_dir(f->dir);
+		ut_rm_dir(f->dir);
 		assert_int_equal(mkdir(f->dir, 0700), 0);
 		fill_free_refill(f, maps[i]);
 	}

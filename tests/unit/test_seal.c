@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "relay/relay.h"
+#include "tests/unit/unit_tmpdir.h"
 
 #define K1 "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
 #define K1B "k1:HwECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n" /* same id, other key */
@@ -59,18 +60,15 @@ static void message(struct relay_envelope *env)
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/test_seal.XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	assert_non_null(ut_mkdtemp(dir, sizeof(dir), "test_seal"));
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
+	ut_rm_dir(dir);
+	return 0;
 }
 
 static bool contains(const unsigned char *buf, size_t len, const char *s)

@@ -3,7 +3,6 @@
  * optional fields, texts cut and cleaned, and the decoder's refusals of damaged records;
  * and the sweep of purged messages' events (relay_trace_sweep) on a real store.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,6 +16,7 @@
 #include <cmocka.h>
 
 #include "relay/relay_priv.h"
+#include "tests/unit/unit_tmpdir.h"
 
 static void test_round_trip(void **state)
 {
@@ -110,22 +110,6 @@ struct sweep_fx {
 	int64_t real_now;                /* when the fixture was made */
 };
 
-static void sweep_rm_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[512];
-
-	while (d && (e = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (e->d_name[0] != '.')
-			unlink(path);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
-}
-
 static int sweep_setup(void **state)
 {
 	static const char *const tables[] = {RELAY_TRACE_TABLE};
@@ -133,8 +117,7 @@ static int sweep_setup(void **state)
 	char err[256];
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_trace.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_non_null(ut_mkdtemp(f->dir, sizeof(f->dir), "test_trace"));
 	const struct queue_options opt = {.dir = f->dir, .map_size = 16u << 20,
 					  .max_map_size = 64u << 20, .sync = QUEUE_SYNC_NONE,
 					  .retention_ms = 1000, .tables = tables, .n_tables = 1};
@@ -153,7 +136,7 @@ static int sweep_teardown(void **state)
 	struct sweep_fx *f = *state;
 
 	queue_close(f->q);
-	sweep_rm_dir(f->dir);
+	ut_rm_dir(f->dir);
 	free(f);
 	return 0;
 }

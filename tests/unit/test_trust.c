@@ -18,6 +18,7 @@
 #include <openssl/pem.h>
 
 #include "relay/relay_priv.h"
+#include "tests/unit/unit_tmpdir.h"
 
 #define NOW_MS 1764146615123LL
 #define RID_A "0123456789ABCDEFGHJKMNPQRS"
@@ -204,18 +205,15 @@ static void inner(const unsigned char l[32], const unsigned char r[32], unsigned
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/test_trust.XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	assert_non_null(ut_mkdtemp(dir, sizeof(dir), "test_trust"));
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
+	ut_rm_dir(dir);
+	return 0;
 }
 
 /* ----------------------------------------------------------- the key file */
