@@ -18,6 +18,8 @@ import time
 import urllib.error
 import urllib.request
 
+from conftest import exchange
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("INTERLINKD", os.path.join(ROOT, "build", "interlinkd"))
 
@@ -81,16 +83,7 @@ class AdminClient:
             hdrs.setdefault("X-CSRF-Token", self.csrf)
         req = urllib.request.Request(self.base_url + path, method=method, data=data,
                                      headers=hdrs)
-        try:
-            with self.opener.open(req, timeout=self.timeout) as r:
-                status, rh, raw = r.status, r.headers, r.read()
-        except urllib.error.HTTPError as e:
-            status, rh, raw = e.code, e.headers, e.read()
-        text = raw.decode("utf-8", "replace")
-        try:
-            return status, rh, json.loads(text)
-        except ValueError:
-            return status, rh, text
+        return exchange(self.opener.open, req, timeout=self.timeout)
 
     def get(self, path, headers=None):
         return self.request("GET", path, headers=headers)
@@ -118,3 +111,12 @@ def wait_admin(url, daemon, timeout=10):
         except OSError:
             time.sleep(0.05)
     raise AssertionError("no admin listener:\n" + daemon.log_text())
+
+
+def admin_session(url, daemon):
+    """An AdminClient logged in as the first admin, once the listener at url is up."""
+    wait_admin(url, daemon)
+    client = AdminClient(url)
+    status, _, body = client.login("admin", TEST_PASSWORD)
+    assert status == 200, body
+    return client

@@ -51,6 +51,21 @@ store {{
 {extra}"""
 
 
+
+def exchange(open_fn, req, **kw):
+    """Sends req with open_fn (urlopen, or an opener's open): (status, headers, the body as
+    JSON, or as text when it is not JSON). An HTTP error status is an answer, not an error."""
+    try:
+        with open_fn(req, **kw) as r:
+            status, rh, raw = r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        status, rh, raw = e.code, e.headers, e.read()
+    text = raw.decode("utf-8", "replace")
+    try:
+        return status, rh, json.loads(text)
+    except ValueError:
+        return status, rh, text
+
 class Daemon:
     """One running interlinkd; stderr (its log) is collected in a file."""
 
@@ -95,17 +110,8 @@ class Daemon:
             hdrs["Authorization"] = "Bearer " + token
         req = urllib.request.Request(self.base_url + path, method=method, data=data,
                                      headers=hdrs)
-        ctx = ssl_context or self.ssl_context
-        try:
-            with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
-                status, rh, raw = r.status, r.headers, r.read()
-        except urllib.error.HTTPError as e:
-            status, rh, raw = e.code, e.headers, e.read()
-        text = raw.decode("utf-8", "replace")
-        try:
-            return status, rh, json.loads(text)
-        except ValueError:
-            return status, rh, text
+        return exchange(urllib.request.urlopen, req, timeout=timeout,
+                        context=ssl_context or self.ssl_context)
 
     def wait_ready(self, timeout=10):
         deadline = time.time() + timeout

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from admin_client import AdminClient, TEST_PASSWORD, admin_listener_extra, wait_admin
+from admin_client import AdminClient, admin_listener_extra, admin_session
 from conftest import Peer, free_port, node_config
 
 FIELDS = {"rid", "state", "peer", "src", "id", "created", "updated", "due", "expires",
@@ -59,10 +59,7 @@ def make_node(tmp_path, start_daemon, bodies=False):
     text = text.replace(f"  port = {admin}\n}}", f"  port = {admin}\n{admin_listener_extra()}}}")
     n.daemon = start_daemon(text, base_url=f"http://127.0.0.1:{port}")
     n.url = f"http://127.0.0.1:{admin}"
-    wait_admin(n.url, n.daemon)
-    n.admin = AdminClient(n.url)
-    st, _, b = n.admin.login("admin", TEST_PASSWORD)
-    assert st == 200, b
+    n.admin = admin_session(n.url, n.daemon)
     return n
 
 

@@ -412,18 +412,29 @@ def relay_pair(pa, pb):
     return a_at_b, b_at_a
 
 
+class Chain:
+    """origin (a carrier at node-a, +8210) → node-a → node-b → dest (a carrier at node-b,
+    +8220), each carrier a fake one; a_at_b is node-a as node-b knows it."""
+
+    def __init__(self, tmp_path, start_daemon, fake_carrier):
+        self.origin_carrier, self.carrier = fake_carrier(), fake_carrier()
+        pa, pb = free_port(), free_port()
+        self.origin = Peer("origin", owns=["+8210"], endpoints=[self.origin_carrier.url])
+        self.a_at_b, b_at_a = relay_pair(pa, pb)
+        dest = Peer("dest", owns=["+8220"], endpoints=[self.carrier.url])
+        self.a = start_node(start_daemon, tmp_path, "a", [self.origin, b_at_a],
+                            ['route { prefix = "+8210" peer = "origin" }',
+                             'route { prefix = "+8220" peer = "node-b" }'],
+                            port=pa, node_id="node-a")
+        self.b = start_node(start_daemon, tmp_path, "b", [self.a_at_b, dest],
+                            ['route { prefix = "+8210" peer = "node-a" }',
+                             'route { prefix = "+8220" peer = "dest" }'],
+                            port=pb, node_id="node-b")
+
+
 def test_chain_of_two_nodes(tmp_path, start_daemon, fake_carrier):
-    origin_carrier, carrier = fake_carrier(), fake_carrier()
-    pa, pb = free_port(), free_port()
-    origin = Peer("origin", owns=["+8210"], endpoints=[origin_carrier.url])
-    a_at_b, b_at_a = relay_pair(pa, pb)
-    dest = Peer("dest", owns=["+8220"], endpoints=[carrier.url])
-    a = start_node(start_daemon, tmp_path, "a", [origin, b_at_a],
-                   ['route { prefix = "+8210" peer = "origin" }',
-                    'route { prefix = "+8220" peer = "node-b" }'], port=pa, node_id="node-a")
-    start_node(start_daemon, tmp_path, "b", [a_at_b, dest],
-               ['route { prefix = "+8210" peer = "node-a" }',
-                'route { prefix = "+8220" peer = "dest" }'], port=pb, node_id="node-b")
+    c = Chain(tmp_path, start_daemon, fake_carrier)
+    a, origin, origin_carrier, carrier = c.a, c.origin, c.origin_carrier, c.carrier
     rid = submit(a, origin, envelope("m-chain", dlr=True))
     headers, body = carrier.wait_for(1)[0]
     assert body["hops"] == ["node-a", "node-b"] and body["id"] == "m-chain"

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from admin_client import AdminClient, TEST_PASSWORD, admin_listener_extra, wait_admin
+from admin_client import admin_listener_extra, admin_session
 from conftest import Peer, free_port, node_config
 
 LEASE_S = 1.0  # delivery.inbox-lease of the node under test
@@ -50,10 +50,7 @@ def make_node(tmp_path, start_daemon, with_admin=False):
     n = Pull(d, kakao, small, line)
     if with_admin:
         url = f"http://127.0.0.1:{admin}"
-        wait_admin(url, d)
-        n.admin = AdminClient(url)
-        st, _, b = n.admin.login("admin", TEST_PASSWORD)
-        assert st == 200, b
+        n.admin = admin_session(url, d)
     return n
 
 

@@ -4,8 +4,8 @@ nodes, the downstream rid that lets the origin follow it hop by hop."""
 import time
 
 from conftest import Peer, free_port, node_config
-from test_delivery import (ROUTES, envelope, fake_carrier, pair, relay_pair,  # noqa: F401
-                           start_node, submit, wait_state)
+from test_delivery import (Chain, envelope, fake_carrier, pair,  # noqa: F401 (fixtures)
+                           submit, wait_state)
 
 
 def trace(node, peer, rid, final, timeout=10):
@@ -66,17 +66,8 @@ def test_permanent_failure_traces_the_error(pair, fake_carrier):  # noqa: F811
 
 
 def test_chain_followed_hop_by_hop(tmp_path, start_daemon, fake_carrier):  # noqa: F811
-    origin_carrier, carrier = fake_carrier(), fake_carrier()
-    pa, pb = free_port(), free_port()
-    origin = Peer("origin", owns=["+8210"], endpoints=[origin_carrier.url])
-    a_at_b, b_at_a = relay_pair(pa, pb)
-    dest = Peer("dest", owns=["+8220"], endpoints=[carrier.url])
-    a = start_node(start_daemon, tmp_path, "a", [origin, b_at_a],
-                   ['route { prefix = "+8210" peer = "origin" }',
-                    'route { prefix = "+8220" peer = "node-b" }'], port=pa, node_id="node-a")
-    b = start_node(start_daemon, tmp_path, "b", [a_at_b, dest],
-                   ['route { prefix = "+8210" peer = "node-a" }',
-                    'route { prefix = "+8220" peer = "dest" }'], port=pb, node_id="node-b")
+    c = Chain(tmp_path, start_daemon, fake_carrier)
+    a, b, origin, carrier = c.a, c.b, c.origin, c.carrier
     rid = submit(a, origin, envelope("t-chain"))
     _, body = carrier.wait_for(1)[0]
     events = trace(a, origin, rid, "delivered")
@@ -85,7 +76,7 @@ def test_chain_followed_hop_by_hop(tmp_path, start_daemon, fake_carrier):  # noq
     fwd = events[2]
     assert fwd["peer"] == "node-b" and fwd["downstream_rid"] == body["rid"] != rid
     # the next hop, asked with the credentials the first node has there
-    down = trace(b, a_at_b, fwd["downstream_rid"], "delivered")
+    down = trace(b, c.a_at_b, fwd["downstream_rid"], "delivered")
     assert [e["event"] for e in down] == ["accepted", "attempt", "delivered"], down
     assert down[0]["peer"] == "node-a" and down[1]["peer"] == "dest"
     assert down[1]["status"] == 200
