@@ -137,8 +137,7 @@ void admin_route_key(const struct route_entry *e, char key[ADMIN_ROUTE_KEY_SZ])
 		         e->match == ROUTE_MATCH_PREFIX ? "p:" : "d:", e->value);
 }
 
-/* "2026-11-26T08:43:35Z" */
-static json_t *time_json(int64_t ms)
+json_t *admin_time_json(int64_t ms)
 {
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
@@ -301,7 +300,7 @@ enum MHD_Result admin_h_status(struct relay_req *req)
 	root = json_pack("{ss ss sI so s{sI sI sI sI sI sI} so so so}", "node",
 	                 relay_node_config(req->node)->node_id, "version", INTERLINK_VERSION,
 	                 "uptime_s", (json_int_t)((now - c.started_ms) / 1000), "started",
-	                 time_json(c.started_ms), "counters", "accepted", (json_int_t)c.accepted,
+	                 admin_time_json(c.started_ms), "counters", "accepted", (json_int_t)c.accepted,
 	                 "duplicates", (json_int_t)c.duplicates, "delivered",
 	                 (json_int_t)c.delivered, "failed", (json_int_t)c.failed, "expired",
 	                 (json_int_t)c.expired, "retried", (json_int_t)c.retried, "rates",
@@ -692,7 +691,7 @@ static json_t *decision_json(struct routing *rt, const struct route_addr *to,
 	                 verdicts[d->verdict], "peer", d->verdict == ROUTE_REJECT ? NULL : d->peer,
 	                 "endpoint", ep, "pull", (int)d->pull, "failover", (int)d->failover,
 	                 "wait_until",
-	                 d->verdict == ROUTE_WAIT ? time_json(d->wait_until_ms) : json_null(),
+	                 d->verdict == ROUTE_WAIT ? admin_time_json(d->wait_until_ms) : json_null(),
 	                 "reject", d->verdict == ROUTE_REJECT ? reject_name(d->reject) : NULL,
 	                 "why", d->why, "directory", dir, "route", route);
 	if (root && d->verdict != ROUTE_REJECT && d->to[0])

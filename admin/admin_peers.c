@@ -1,7 +1,8 @@
 /*
  * The admin API's peers: list, show, add (with a new inbound token shown once), replace,
  * remove, suspend and resume. Only the token's SHA-256 is stored; listings never show a
- * secret, and show hashes only as a prefix.
+ * secret, and show hashes only as a prefix. Pinned signing keys are shown (key ids, never
+ * the keys) but only the config file sets them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +23,10 @@
 #define OUT_TOKEN_MAX 1024
 #define OWNS_MAX      4096
 
+/* "keys" is known so that it is refused with a reason (peer_from_body), not as unknown. */
 static const char *const peer_fields[] = {
-    "name",  "kind",     "endpoints", "owns",        "outbound_token", "rate",
-    "burst", "max_size", "max_queue", "cert_sha256", "rotate_token",   NULL};
+    "name",     "kind",      "endpoints",   "owns",         "outbound_token",    "rate", "burst",
+    "max_size", "max_queue", "cert_sha256", "rotate_token", "directory_trusted", "keys", NULL};
 
 /* A peer as a POST or PUT body gives it; strings borrowed from the JSON or held here. */
 struct peer_in {
@@ -63,25 +65,45 @@ static json_t *strv_json(const char *const *v, size_t n)
 	return a;
 }
 
-json_t *admin_peer_json(const struct route_peer *p)
+/* [{"kid", "until"}] of the keys the config pins for the peer: ids only, never a key. */
+static json_t *keys_json(const struct relay_peer_conf *conf)
 {
-	return json_pack("{ss ss so so sb so so sb sI sI sI sI sb sb}", "name", p->name, "kind",
-	                 p->kind == ROUTE_PEER_RELAY ? "relay" : "carrier", "endpoints",
-	                 strv_json(p->endpoints, p->n_endpoints), "owns",
-	                 strv_json(p->owns, p->n_owns), "pull", (int)(p->n_endpoints == 0),
-	                 "token_sha256", prefix_json(p->token_sha256), "cert_sha256",
-	                 prefix_json(p->cert_sha256), "outbound_token", (int)!!p->outbound_token,
-	                 "rate", (json_int_t)p->rate, "burst", (json_int_t)p->burst, "max_size",
-	                 (json_int_t)p->max_size, "max_queue", (json_int_t)p->max_queue,
-	                 "suspended", (int)p->suspended, "read_only", (int)p->read_only);
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && conf && i < conf->n_keys; i++)
+		json_array_append_new(a, json_pack("{ss so}", "kid", conf->keys[i].kid, "until",
+		                                   admin_time_json(conf->keys[i].until_ms)));
+	return a;
+}
+
+json_t *admin_peer_json(const struct route_peer *p, const struct relay_peer_conf *conf)
+{
+	return json_pack(
+	    "{ss ss so so sb so so sb sI sI sI sI sb sb sb so}", "name", p->name, "kind",
+	    p->kind == ROUTE_PEER_RELAY ? "relay" : "carrier", "endpoints",
+	    strv_json(p->endpoints, p->n_endpoints), "owns", strv_json(p->owns, p->n_owns), "pull",
+	    (int)(p->n_endpoints == 0), "token_sha256", prefix_json(p->token_sha256), "cert_sha256",
+	    prefix_json(p->cert_sha256), "outbound_token", (int)!!p->outbound_token, "rate",
+	    (json_int_t)p->rate, "burst", (json_int_t)p->burst, "max_size", (json_int_t)p->max_size,
+	    "max_queue", (json_int_t)p->max_queue, "suspended", (int)p->suspended, "read_only",
+	    (int)p->read_only, "directory_trusted", (int)p->dir_trusted, "keys", keys_json(conf));
+}
+
+/* p as JSON, with the keys its config section pins. Only a config (read-only) peer has one:
+ * the config in force is borrowed for the node's life (a reload keeps the old one). */
+static json_t *peer_json(struct relay_req *req, const struct route_peer *p)
+{
+	const struct relay_config *cfg = relay_node_config(req->node);
+
+	return admin_peer_json(p, p->read_only ? relay_config_peer(cfg, p->name) : NULL);
 }
 
 /* {"peer":…} of the named peer as the table now holds it, with the token when given. */
-static json_t *peer_reply(struct routing *rt, const char *name, const char *token)
+static json_t *peer_reply(struct relay_req *req, const char *name, const char *token)
 {
-	const struct route_table *t = routing_acquire(rt);
+	const struct route_table *t = routing_acquire(relay_node_routing(req->node));
 	const struct route_peer *p = route_table_peer(t, name);
-	json_t *root = p ? json_pack("{so}", "peer", admin_peer_json(p)) : NULL;
+	json_t *root = p ? json_pack("{so}", "peer", peer_json(req, p)) : NULL;
 
 	routing_release(t);
 	if (root && token)
@@ -215,6 +237,7 @@ static bool get_scalars(struct peer_in *in, json_t *root, uint64_t max_size)
 	json_t *kind = json_object_get(root, "kind");
 	json_t *out = json_object_get(root, "outbound_token");
 	json_t *rot = json_object_get(root, "rotate_token");
+	json_t *trusted = json_object_get(root, "directory_trusted");
 	uint64_t rate = 1000, burst = 0, msize = max_size, mq = 1000000;
 
 	if (kind && !(json_is_string(kind) && (strcmp(json_string_value(kind), "carrier") == 0 ||
@@ -229,6 +252,9 @@ static bool get_scalars(struct peer_in *in, json_t *root, uint64_t max_size)
 	if (rot && !json_is_boolean(rot))
 		return fail(in, "rotate_token", "must be true or false");
 	in->rotate = json_is_true(rot);
+	if (trusted && !json_is_boolean(trusted))
+		return fail(in, "directory_trusted", "must be true or false");
+	in->p.dir_trusted = json_is_true(trusted);
 	if (!get_uint(in, root, "rate", 1, 1000000, &rate, "must be an integer 1 to 1000000") ||
 	    !get_uint(in, root, "burst", 1, UINT32_MAX, &burst, "must be an integer >= 1") ||
 	    !get_uint(in, root, "max_size", 1, (json_int_t)max_size, &msize,
@@ -256,6 +282,10 @@ static bool peer_from_body(struct relay_req *req, json_t *root, const char *name
 		return fail(in, "name", "does not match the path (a peer cannot be renamed)");
 	if (!name && json_object_get(root, "rotate_token"))
 		return fail(in, "rotate_token", "unknown field");
+	if (json_object_get(root, "keys"))
+		return fail(
+		    in, "keys",
+		    "pinned keys are set in the config file's peer section (docs/trust.md)");
 	in->p.name = name ? name : n;
 	if (!get_scalars(in, root, relay_node_config(req->node)->max_message_size) ||
 	    !get_endpoints(in, json_object_get(root, "endpoints")) ||
@@ -307,7 +337,7 @@ static enum MHD_Result peers_list(struct relay_req *req)
 	json_t *arr = json_array();
 
 	for (size_t i = 0; arr && (p = route_table_peer_at(t, i)); i++)
-		json_array_append_new(arr, admin_peer_json(p));
+		json_array_append_new(arr, peer_json(req, p));
 	routing_release(t);
 	return admin_reply_json(req, MHD_HTTP_OK, arr);
 }
@@ -371,7 +401,7 @@ static enum MHD_Result peer_write(struct relay_req *req, const char *path_name)
 	}
 	audit(req, path_name ? "peer_replace" : "peer_add", in.p.name);
 	ret = admin_reply_json(req, path_name ? MHD_HTTP_OK : MHD_HTTP_CREATED,
-	                       peer_reply(rt, in.p.name, tok[0] ? tok : NULL));
+	                       peer_reply(req, in.p.name, tok[0] ? tok : NULL));
 out:
 	OPENSSL_cleanse(tok, sizeof(tok));
 	peer_in_free(&in);
@@ -433,7 +463,7 @@ static enum MHD_Result peer_action(struct relay_req *req, char *name, const char
 	if (rc != 0)
 		return admin_reply_route_error(req, rc, "name");
 	audit(req, suspend ? "peer_suspend" : "peer_resume", name);
-	return admin_reply_json(req, MHD_HTTP_OK, peer_reply(rt, name, NULL));
+	return admin_reply_json(req, MHD_HTTP_OK, peer_reply(req, name, NULL));
 }
 
 enum MHD_Result admin_h_peer(struct relay_req *req)
@@ -458,7 +488,7 @@ enum MHD_Result admin_h_peer(struct relay_req *req)
 	if (strcmp(req->method, "GET") == 0) {
 		const struct route_table *t = routing_acquire(rt);
 		const struct route_peer *p = route_table_peer(t, req->arg);
-		json_t *root = p ? admin_peer_json(p) : NULL;
+		json_t *root = p ? peer_json(req, p) : NULL;
 		routing_release(t);
 		if (!p)
 			return relay_reply_error(req, MHD_HTTP_NOT_FOUND, "not_found", NULL,

@@ -23,7 +23,7 @@ _Static_assert(sizeof(route_queue_tables) / sizeof(route_queue_tables[0]) == ROU
 /*
  * Records, version 1. Integers little-endian; a string is a u16 length and its bytes.
  *   peer (key: its name):
- *     u8 1, u8 kind, u8 flags (PF_*), str name, [str token_sha256], [str cert_sha256],
+ *     u8 1, u8 kind, u8 flags (PF_*, below), str name, [str token_sha256], [str cert_sha256],
  *     [str outbound_token] (present as flags say), u32 rate, u32 burst, u64 max_size,
  *     u64 max_queue, u8 n_endpoints, n × str, u32 n_owns, n × str
  *   route (key: "p:" prefix, "d:" domain, or "default"):
@@ -31,12 +31,18 @@ _Static_assert(sizeof(route_queue_tables) / sizeof(route_queue_tables[0]) == ROU
  *   run-time suspension of a config peer (key: "suspended:" name, in "peers"): u8 1
  * A record is read back whole and exactly; anything else is corrupt (-ROUTE_ESTORE), and
  * what it decodes to is validated again by the table, as a config entry is.
+ * PF_DIR_TRUSTED (the peer's directory lines outside its owns need no approval) came later
+ * within version 1: records written before it have the bit clear and read as not trusted,
+ * and a build from before it refuses a record with the bit set as corrupt (unknown flag)
+ * instead of reading that peer as untrusted — going back to it needs the bit cleared (the
+ * peer saved again without directory_trusted) first.
  */
-#define PF_SUSPENDED 1u
-#define PF_TOKEN     2u
-#define PF_CERT      4u
-#define PF_OUTBOUND  8u
-#define PF_ALL       15u
+#define PF_SUSPENDED   1u
+#define PF_TOKEN       2u
+#define PF_CERT        4u
+#define PF_OUTBOUND    8u
+#define PF_DIR_TRUSTED 16u
+#define PF_ALL         31u
 
 /*
  * Suspending a config peer at run time is allowed: it is the operator's emergency brake, and
@@ -95,7 +101,8 @@ static void w_str(struct rs_wbuf *w, const char *s)
 int rs_peer_encode(const struct route_peer *p, struct rs_wbuf *w)
 {
 	unsigned flags = (p->suspended ? PF_SUSPENDED : 0) | (p->token_sha256 ? PF_TOKEN : 0) |
-	                 (p->cert_sha256 ? PF_CERT : 0) | (p->outbound_token ? PF_OUTBOUND : 0);
+	                 (p->cert_sha256 ? PF_CERT : 0) | (p->outbound_token ? PF_OUTBOUND : 0) |
+	                 (p->dir_trusted ? PF_DIR_TRUSTED : 0);
 
 	if (p->n_owns > UINT32_MAX)
 		return -ROUTE_EINVAL;
@@ -217,6 +224,7 @@ int rs_peer_decode(const void *key, size_t klen, const void *val, size_t vlen,
 		return -ROUTE_ESTORE;
 	p->kind = (enum route_peer_kind)kind;
 	p->suspended = flags & PF_SUSPENDED;
+	p->dir_trusted = flags & PF_DIR_TRUSTED;
 	p->name = r_str(&rb, &dst, &room);
 	p->token_sha256 = flags & PF_TOKEN ? r_str(&rb, &dst, &room) : NULL;
 	p->cert_sha256 = flags & PF_CERT ? r_str(&rb, &dst, &room) : NULL;

@@ -5,7 +5,7 @@
  */
 'use strict';
 
-const S = { user: null, role: null, csrf: null, timer: null, hist: [], peers: [] };
+const S = { user: null, role: null, csrf: null, timer: null, hist: [], peers: [], editing: null };
 const HISTORY = 60;            /* samples kept for the charts: 2 minutes at 2 s */
 const POLL_MS = 2000;
 const COLORS = ['#1f5fbf', '#1d7a3e', '#b3261e', '#a86200', '#6a3fb5', '#00838f', '#8d6e63'];
@@ -353,9 +353,21 @@ async function loadPeers() {
 LOADERS.peers = () => act(async () => {
   const peers = await loadPeers();
   const tb = $('peers-table').tBodies[0];
-  if (!peers.length) return tb.replaceChildren(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'No peers')));
+  if (!peers.length) return tb.replaceChildren(el('tr', {}, el('td', { colspan: 7, class: 'empty' }, 'No peers')));
   tb.replaceChildren(...peers.map(peerRow));
 });
+
+function epUrl(e) { return typeof e === 'string' ? e : e.url; }
+
+/* Directory trust and the signing keys the config file pins (ids and ends, never keys). */
+function trustCell(p) {
+  const kids = [];
+  if (p.directory_trusted) kids.push(badge('directory trusted', 'warn'));
+  for (const k of list(p.keys)) {
+    kids.push(el('div', { class: 'mono key' }, 'key ' + k.kid + (k.until ? ' until ' + k.until : ' (no end)')));
+  }
+  return kids;
+}
 
 function peerRow(p) {
   const ro = p.read_only;
@@ -366,6 +378,7 @@ function peerRow(p) {
   if (ro) state.push(badge('from config', 'info'));
   const acts = [];
   if (S.role === 'admin' && !ro) {
+    acts.push(el('button', { type: 'button', class: 'small quiet', onclick: () => editPeer(p) }, 'Edit'));
     acts.push(p.suspended
       ? el('button', { type: 'button', class: 'small quiet', onclick: () => peerAction(p.name, 'resume') }, 'Resume')
       : el('button', { type: 'button', class: 'small quiet', onclick: () => peerAction(p.name, 'suspend') }, 'Suspend'),
@@ -374,8 +387,9 @@ function peerRow(p) {
   return el('tr', { 'data-peer': p.name },
     el('td', {}, p.name), el('td', {}, p.kind || ''),
     el('td', {}, list(p.owns).join(', ')),
-    el('td', { class: 'mono' }, list(p.endpoints).map((e) => (typeof e === 'string' ? e : e.url)).join(' ') || 'pulls'),
-    el('td', {}, state), el('td', {}, acts.length ? acts : (ro ? 'read-only' : '')));
+    el('td', { class: 'mono' }, list(p.endpoints).map(epUrl).join(' ') || 'pulls'),
+    el('td', {}, state), el('td', {}, trustCell(p)),
+    el('td', {}, acts.length ? acts : (ro ? 'read-only' : '')));
 }
 
 function peerAction(name, what) {
@@ -389,19 +403,66 @@ function deletePeer(name) {
   if (!confirm('Delete peer ' + name + '? Its routes must go first; queued messages stay.')) return;
   return act(async () => {
     await api('DELETE', '/api/peers/' + enc(name));
+    if (S.editing && S.editing.name === name) resetPeerForm();
     await LOADERS.peers();
   }, 'Peer ' + name + ' deleted.');
 }
 
+/* The peer form edits a run-time peer (S.editing) instead of adding one. A PUT replaces the
+ * whole definition, so the limits the form does not show go back as they were; an outbound
+ * token or a client certificate would be lost (the API never shows them back), so a peer
+ * with either is changed over the API, not here. */
+function editPeer(p) {
+  if (p.outbound_token || p.cert_sha256) {
+    showError('Peer ' + p.name + ' has an outbound token or a client certificate, which the ' +
+      'console cannot show back: change it with PUT /api/peers/' + p.name + ' (docs/admin.md).');
+    return;
+  }
+  clearMessages();
+  S.editing = p;
+  $('peer-name').value = p.name;
+  $('peer-name').readOnly = true;
+  $('peer-kind').value = p.kind || 'carrier';
+  $('peer-owns').value = list(p.owns).join(', ');
+  $('peer-endpoints').value = list(p.endpoints).map(epUrl).join(', ');
+  $('peer-dir-trusted').checked = !!p.directory_trusted;
+  $('peer-form-title').textContent = 'Edit peer ' + p.name;
+  $('peer-submit').textContent = 'Save peer';
+  $('peer-cancel').hidden = false;
+  $('peer-form').scrollIntoView({ block: 'nearest' });
+}
+
+function resetPeerForm() {
+  S.editing = null;
+  $('peer-form').reset();
+  $('peer-name').readOnly = false;
+  $('peer-form-title').textContent = 'Add a peer';
+  $('peer-submit').textContent = 'Add peer';
+  $('peer-cancel').hidden = true;
+}
+
+$('peer-cancel').addEventListener('click', resetPeerForm);
+
 $('peer-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  const f = formData(ev.target);
-  const body = { name: f.name, kind: f.kind, owns: csv(f.owns), endpoints: csv(f.endpoints) };
+  const f = formData(ev.target), old = S.editing;
+  const body = { kind: f.kind, owns: csv(f.owns), endpoints: csv(f.endpoints),
+    directory_trusted: $('peer-dir-trusted').checked };
+  if (old) {
+    for (const k of ['rate', 'burst', 'max_size', 'max_queue']) if (old[k] !== undefined) body[k] = old[k];
+    act(async () => {
+      await api('PUT', '/api/peers/' + enc(old.name), body);
+      resetPeerForm();
+      await LOADERS.peers();
+    }, 'Peer ' + old.name + ' saved.');
+    return;
+  }
+  body.name = f.name;
   act(async () => {
     const res = await api('POST', '/api/peers', body);
     $('peer-token-value').textContent = res.token || '(the node sent no token)';
     $('peer-token').hidden = false;
-    ev.target.reset();
+    resetPeerForm();
     await LOADERS.peers();
     return res;
   }, 'Peer ' + f.name + ' added.');

@@ -1,6 +1,6 @@
 // The web console in a real browser: starts interlinkd (temporary data dir,
 // loopback ports, a known admin password), drives Debian's chromium with
-// playwright-core through login, peers, routes and the route tester, a message
+// playwright-core through login, peers (directory trust, pinned keys), routes and the route tester, a message
 // submitted on the carrier API seen in the queue browser and on the dashboard,
 // and saves a screenshot of each page (desktop and phone size).
 // Run from the repository root: node tests/browser/console.test.mjs
@@ -50,6 +50,14 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/* A new Ed25519 public key as a config pin gives it (base64 of the raw 32 bytes), and its kid. */
+function newPin() {
+  const { publicKey } = crypto.generateKeyPairSync('ed25519');
+  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+  return { b64: raw.toString('base64'), kid: crypto.createHash('sha256').update(raw).digest('hex').slice(0, 16) };
+}
+const GAMMA_PIN = newPin();
+
 function hashPassword(pw) {
   const r = spawnSync(BINARY, ['--hash-password'], { input: pw + '\n', encoding: 'utf8', timeout: 60000 });
   if (r.status !== 0) throw new Error('interlinkd --hash-password failed: ' + (r.stderr || r.error));
@@ -82,6 +90,12 @@ peer "beta" {
   owns = {"+1666"}
 }
 route { prefix = "+1666" peer = "beta" }
+peer "gamma" {
+  kind = "relay"
+  token-sha256 = "${crypto.createHash('sha256').update('gamma-token').digest('hex')}"
+  directory-trusted = true
+  keys = {"${GAMMA_PIN.b64} until 2099-01-01T00:00:00Z"}
+}
 `);
   const out = fs.openSync(path.join(tmp, 'interlinkd.log'), 'w');
   const p = spawn(BINARY, ['-c', conf], { stdio: ['ignore', out, out] });
@@ -187,6 +201,47 @@ async function main() {
       assert(token && !token.startsWith('('), 'no token shown: ' + token);
       await page.waitForSelector('#peers-table tr[data-peer="alpha"]');
       await shot(page, 'peers');
+    });
+
+    await step('a directory-trusted peer: the checkbox round trip', async () => {
+      const row = '#peers-table tr[data-peer="clearing"]';
+      const trusted = async () => page.evaluate(async () =>
+        (await (await fetch('/api/peers/clearing')).json()).directory_trusted);
+      await page.fill('#peer-name', 'clearing');
+      await page.fill('#peer-owns', '+1777');
+      assert(!(await page.isChecked('#peer-dir-trusted')), 'the checkbox starts ticked');
+      assert((await page.textContent('#peer-form .hint')).includes('number-portability clearing house'),
+        'no hint beside the checkbox');
+      await page.check('#peer-dir-trusted');
+      await page.click('#peer-form button[type=submit]');
+      await page.waitForSelector(`${row} .badge:has-text("directory trusted")`);
+      assert(await trusted() === true, 'the API does not say trusted');
+      await page.click(`${row} button:has-text("Edit")`);
+      assert(await page.inputValue('#peer-name') === 'clearing', 'the form is not the peer');
+      assert(await page.isChecked('#peer-dir-trusted'), 'reopened: the checkbox is not ticked');
+      assert((await page.textContent('#peer-submit')).includes('Save'), 'not in edit mode');
+      await shot(page, 'peers-edit');
+      await page.uncheck('#peer-dir-trusted');
+      await page.click('#peer-form button[type=submit]');
+      await page.waitForSelector(`${row} .badge:has-text("directory trusted")`, { state: 'detached' });
+      assert(await trusted() === false, 'unticked: the API still says trusted');
+      assert(!(await page.isChecked('#peer-dir-trusted')), 'the form was not reset');
+      await page.click(`${row} button:has-text("Edit")`);
+      assert(!(await page.isChecked('#peer-dir-trusted')), 'reopened: the checkbox is ticked');
+      await page.click('#peer-cancel');
+      assert(await page.inputValue('#peer-name') === '', 'cancel did not clear the form');
+      await page.click(`${row} button:has-text("Delete")`);
+      await page.waitForSelector(row, { state: 'detached' });
+    });
+
+    await step('a config peer shows its trust and pinned key, read-only', async () => {
+      const row = '#peers-table tr[data-peer="gamma"]';
+      await page.waitForSelector(`${row} .badge:has-text("directory trusted")`);
+      const text = await page.textContent(row);
+      assert(text.includes(`key ${GAMMA_PIN.kid} until 2099-01-01T00:00:00Z`), 'no pinned key: ' + text);
+      assert(!text.includes(GAMMA_PIN.b64), 'the key itself is shown');
+      assert(text.includes('read-only'), 'not read-only: ' + text);
+      assert((await page.locator(`${row} button`).count()) === 0, 'a config peer has buttons');
     });
 
     await step('suspend and resume a peer', async () => {

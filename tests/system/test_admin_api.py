@@ -1,9 +1,11 @@
 """The admin JSON API's node side (admin_api.c, admin_peers.c): status, peers,
 routes, directory, the route tester and reload, against the real daemon — logged
 in as an admin with a session cookie and CSRF token, and as a viewer."""
+import base64
 import hashlib
 import json
 import re
+import subprocess
 import time
 
 import pytest
@@ -25,16 +27,13 @@ class Node:
     pass
 
 
-@pytest.fixture
-def node(tmp_path, start_daemon, fake_carrier):
-    """A node with a config peer (cfgpeer, +4930, pushing to a fake carrier) and its
-    config route; n.admin is an AdminClient logged in as the bootstrap admin."""
+def start_node(tmp_path, start_daemon, fake_carrier, more_peers=()):
     n = Node()
     n.carrier = fake_carrier()
     n.cfg = Peer("cfgpeer", owns=["+4930"], endpoints=[n.carrier.url])
     n.port, n.admin_port = free_port(), free_port()
     n.data = tmp_path / "data"
-    n.text = config_text(n.data, n.port, n.admin_port, [n.cfg], [CFG_ROUTE])
+    n.text = config_text(n.data, n.port, n.admin_port, [n.cfg, *more_peers], [CFG_ROUTE])
     n.daemon = start_daemon(n.text, base_url=f"http://127.0.0.1:{n.port}")
     n.conf = n.daemon.conf
     n.url = f"http://127.0.0.1:{n.admin_port}"
@@ -42,6 +41,36 @@ def node(tmp_path, start_daemon, fake_carrier):
     n.admin = AdminClient(n.url)
     status, _, body = n.admin.login("admin", TEST_PASSWORD)
     assert status == 200, body
+    return n
+
+
+@pytest.fixture
+def node(tmp_path, start_daemon, fake_carrier):
+    """A node with a config peer (cfgpeer, +4930, pushing to a fake carrier) and its
+    config route; n.admin is an AdminClient logged in as the bootstrap admin."""
+    return start_node(tmp_path, start_daemon, fake_carrier)
+
+
+def ed25519_pin(path):
+    """A new Ed25519 key made with the openssl command (as test_trust.py does): its raw
+    public key in base64, as a config pin gives it, and its kid."""
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(path)],
+                   check=True, capture_output=True)
+    der = subprocess.run(["openssl", "pkey", "-in", str(path), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True).stdout
+    return base64.b64encode(der[-32:]).decode(), hashlib.sha256(der[-32:]).hexdigest()[:16]
+
+
+@pytest.fixture
+def keyed_node(tmp_path, start_daemon, fake_carrier):
+    """The node of `node`, plus a config relay peer (relayk) that is directory-trusted and
+    pins two signing keys, the second with an end; n.pins: [(base64, kid)]."""
+    pins = [ed25519_pin(tmp_path / "k1.pem"), ed25519_pin(tmp_path / "k2.pem")]
+    relayk = Peer("relayk", kind="relay", extra=(
+        "  directory-trusted = true\n"
+        f'  keys = {{"{pins[0][0]}", "{pins[1][0]} until 2099-01-01T00:00:00Z"}}'))
+    n = start_node(tmp_path, start_daemon, fake_carrier, [relayk])
+    n.pins = pins
     return n
 
 
@@ -146,10 +175,15 @@ def test_peer_errors(node):
              ({"name": "a", "owns": ["+1"], "endpoints": ["ftp://x"]}, "endpoints"),
              ({"name": "a", "owns": ["+1"], "rate": 0}, "rate"),
              ({"name": "a", "owns": ["+1"], "cert_sha256": "abc"}, "cert_sha256"),
-             ({"name": "a", "owns": ["+1"], "rotate_token": True}, "rotate_token")]
+             ({"name": "a", "owns": ["+1"], "rotate_token": True}, "rotate_token"),
+             ({"name": "a", "owns": ["+1"], "directory_trusted": "yes"}, "directory_trusted"),
+             ({"name": "a", "owns": ["+1"], "directory_trusted": 1}, "directory_trusted"),
+             ({"name": "a", "owns": ["+1"], "directory_trusted": None}, "directory_trusted"),
+             ({"name": "a", "owns": ["+1"], "keys": []}, "keys")]
     for body, field in cases:
         status, _, r = node.admin.post("/api/peers", body)
         assert status == 400 and r["error"] == "bad_field" and r["field"] == field, (body, r)
+    assert node.admin.get("/api/peers/a")[0] == 404
     status, _, r = node.admin.post("/api/peers", {"name": "a", "x": 1, "y": 2})
     assert "x" in r["reason"] and "y" in r["reason"], r
     status, _, r = node.admin.post("/api/peers", b"{not json")
@@ -159,6 +193,93 @@ def test_peer_errors(node):
     # a relay needs no owns, and without endpoints it pulls
     status, _, r = node.admin.post("/api/peers", {"name": "relay-b", "kind": "relay"})
     assert status == 201 and r["peer"]["pull"] is True, r
+
+
+def test_peer_directory_trusted(node):
+    """A carrier created directory-trusted over the API: its directory line for a number
+    outside its owns is in use at once (200, not pending); turned off, its next such line
+    waits for approval (202, pending), as a peer's without the field does from the start."""
+    status, _, body = new_peer(node, directory_trusted=True)
+    assert status == 201, body
+    assert body["peer"]["directory_trusted"] is True and body["peer"]["keys"] == [], body
+    token = body["token"]
+    status, _, p = node.admin.get("/api/peers/newco")
+    assert status == 200 and p["directory_trusted"] is True and p["keys"] == [], p
+    listed = {p["name"]: p for p in node.admin.get("/api/peers")[2]}
+    assert listed["newco"]["directory_trusted"] is True
+    assert listed["cfgpeer"]["directory_trusted"] is False and listed["cfgpeer"]["keys"] == []
+    # +4930 is cfgpeer's, not newco's
+    st, _, b = node.daemon.call("PUT", "/v1/directory/%2B4930555", {}, token=token)
+    assert st == 200, b
+    assert b == {"address": "+4930555", "accounts": [
+        {"peer": "newco", "account": "+4930555", "priority": 0, "failover": False,
+         "failover_delay": 600, "pending": False}]}
+    assert node.admin.get("/api/directory-pending")[2] == {"pending": [], "next": None}
+    # turned off by PUT: its definition is replaced, the token stays
+    status, _, body = node.admin.put("/api/peers/newco", {"owns": ["+8210"],
+                                                          "directory_trusted": False})
+    assert status == 200 and body["peer"]["directory_trusted"] is False, body
+    assert node.admin.get("/api/peers/newco")[2]["directory_trusted"] is False
+    st, _, b = node.daemon.call("PUT", "/v1/directory/%2B4930556", {}, token=token)
+    assert st == 202, b
+    assert b == {"address": "+4930556", "accounts": [
+        {"peer": "newco", "account": "+4930556", "priority": 0, "failover": False,
+         "failover_delay": 600, "pending": True}]}
+    st, _, b = node.admin.get("/api/directory-pending")
+    assert st == 200 and b == {"pending": [{"address": "+4930556", "peer": "newco"}],
+                               "next": None}, b
+    # on again, then a PUT without the field: absent means false
+    status, _, body = node.admin.put("/api/peers/newco", {"owns": ["+8210"],
+                                                          "directory_trusted": True})
+    assert status == 200 and body["peer"]["directory_trusted"] is True, body
+    status, _, body = node.admin.put("/api/peers/newco", {"owns": ["+8210"]})
+    assert status == 200 and body["peer"]["directory_trusted"] is False, body
+    # a peer created without it is not trusted
+    status, _, body = new_peer(node, name="plain", owns=["+8220"])
+    assert status == 201 and body["peer"]["directory_trusted"] is False, body
+    st, _, b = node.daemon.call("PUT", "/v1/directory/%2B4930557", {}, token=body["token"])
+    assert st == 202 and b["accounts"][0]["pending"] is True, b
+    # a bad value or pinned keys by PUT: 400, nothing changed
+    for body, field, reason in [
+            ({"owns": ["+8210"], "directory_trusted": "true"}, "directory_trusted",
+             "must be true or false"),
+            ({"owns": ["+8210"], "keys": [{"kid": "0123456789abcdef"}]}, "keys",
+             "pinned keys are set in the config file's peer section (docs/trust.md)")]:
+        status, _, r = node.admin.put("/api/peers/newco", body)
+        assert status == 400 and r == {"error": "bad_field", "field": field,
+                                       "reason": reason}, (body, r)
+    assert node.admin.get("/api/peers/newco")[2]["directory_trusted"] is False
+
+
+def test_peer_keys_not_writable(node):
+    status, _, r = new_peer(node, keys=[])
+    assert status == 400 and r == {
+        "error": "bad_field", "field": "keys",
+        "reason": "pinned keys are set in the config file's peer section (docs/trust.md)"}, r
+    assert node.admin.get("/api/peers/newco")[0] == 404
+
+
+def test_config_peer_shows_pinned_keys(keyed_node):
+    """A config peer's pins: key ids and ends, never the keys; its directory-trusted too.
+    Both read-only."""
+    node = keyed_node
+    [(b64a, kida), (b64b, kidb)] = node.pins
+    want = [{"kid": kida, "until": None}, {"kid": kidb, "until": "2099-01-01T00:00:00Z"}]
+    status, _, p = node.admin.get("/api/peers/relayk")
+    assert status == 200, p
+    assert p["keys"] == want and p["directory_trusted"] is True and p["read_only"] is True
+    listed = {p["name"]: p for p in node.admin.get("/api/peers")[2]}
+    assert listed["relayk"]["keys"] == want and listed["relayk"]["directory_trusted"] is True
+    assert listed["cfgpeer"]["keys"] == []
+    for path in ("/api/peers", "/api/peers/relayk"):
+        text = json.dumps(node.admin.get(path)[2])
+        assert b64a not in text and b64b not in text
+    status, _, r = node.admin.put("/api/peers/relayk", {"kind": "relay",
+                                                        "directory_trusted": False})
+    assert status == 409 and r["error"] == "read_only", r
+    # a run-time brake keeps them
+    status, _, r = node.admin.post("/api/peers/relayk/suspend", {})
+    assert status == 200 and r["peer"]["keys"] == want, r
 
 
 def test_peer_delete_and_in_use(node):

@@ -839,6 +839,7 @@ static void assert_same_peer(const struct route_peer *a, const struct route_peer
 	assert_int_equal(a->max_size, b->max_size);
 	assert_int_equal(a->max_queue, b->max_queue);
 	assert_int_equal(a->suspended, b->suspended);
+	assert_int_equal(a->dir_trusted, b->dir_trusted);
 }
 
 static void test_store_roundtrip(void **state)
@@ -1208,6 +1209,8 @@ static void test_concurrent_publish(void **state)
 
 #include "routing_dir_pending_tests.inc"
 
+#include "routing_peer_record_tests.inc"
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1241,6 +1244,7 @@ int main(void)
 	    DD_TEST(test_may_send_table),
 	    DD_TEST(test_may_send_invalid),
 	    ROUTING_DIR_PENDING_TESTS,
+	    ROUTING_PEER_RECORD_TESTS,
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
