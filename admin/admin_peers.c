@@ -1,8 +1,8 @@
 /*
  * The admin API's peers: list, show, add (with a new inbound token shown once), replace,
  * remove, suspend and resume. Only the token's SHA-256 is stored; listings never show a
- * secret, and show hashes only as a prefix. Pinned signing keys are shown (key ids, never
- * the keys) but only the config file sets them.
+ * secret, and show hashes only as a prefix. A relay peer's pinned signing keys are set here
+ * as in the config file ("BASE64 [until TIME]") and shown whole: public keys are no secret.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +22,9 @@
 #define URL_MAX       2048 /* routing's limits for endpoints and outbound tokens */
 #define OUT_TOKEN_MAX 1024
 #define OWNS_MAX      4096
+#define PIN_FORM      "\"BASE64\" or \"BASE64 until YYYY-MM-DDTHH:MM:SSZ\""
+#define KEY_B64_LEN   44 /* a 32-byte key in standard base64 */
 
-/* "keys" is known so that it is refused with a reason (peer_from_body), not as unknown. */
 static const char *const peer_fields[] = {
     "name",     "kind",      "endpoints",   "owns",         "outbound_token",    "rate", "burst",
     "max_size", "max_queue", "cert_sha256", "rotate_token", "directory_trusted", "keys", NULL};
@@ -36,8 +37,10 @@ struct peer_in {
 	char (*owns_buf)[ROUTE_ADDR_DOMAIN_MAX + 1];
 	char cert[HEX_LEN + 1];
 	char token_hash[HEX_LEN + 1];
+	struct route_pin pins[ROUTE_PINS_MAX];
 	bool rotate;
 	const char *bad, *why; /* the first field at fault */
+	char why_buf[400];     /* a why made for the input (keys[i]: …) */
 };
 
 static void peer_in_free(struct peer_in *in)
@@ -65,18 +68,25 @@ static json_t *strv_json(const char *const *v, size_t n)
 	return a;
 }
 
-/* [{"kid", "until"}] of the keys the config pins for the peer: ids only, never a key. */
-static json_t *keys_json(const struct relay_peer_conf *conf)
+/* [{"kid", "key", "until"}] of the keys pinned for the peer (config or API alike): the key in
+ * standard base64, as GET /v1/keys and the config write it. */
+static json_t *keys_json(const struct route_peer *p)
 {
+	unsigned char b64[KEY_B64_LEN + 1];
 	json_t *a = json_array();
 
-	for (size_t i = 0; a && conf && i < conf->n_keys; i++)
-		json_array_append_new(a, json_pack("{ss so}", "kid", conf->keys[i].kid, "until",
-		                                   admin_time_json(conf->keys[i].until_ms)));
+	for (size_t i = 0; a && i < p->n_pins; i++) {
+		const struct route_pin *k = &p->pins[i];
+
+		EVP_EncodeBlock(b64, k->pub, sizeof(k->pub));
+		json_array_append_new(a, json_pack("{ss ss so}", "kid", k->kid, "key",
+		                                   (const char *)b64, "until",
+		                                   admin_time_json(k->until_ms)));
+	}
 	return a;
 }
 
-json_t *admin_peer_json(const struct route_peer *p, const struct relay_peer_conf *conf)
+json_t *admin_peer_json(const struct route_peer *p)
 {
 	return json_pack(
 	    "{ss ss so so sb so so sb sI sI sI sI sb sb sb so}", "name", p->name, "kind",
@@ -86,16 +96,7 @@ json_t *admin_peer_json(const struct route_peer *p, const struct relay_peer_conf
 	    prefix_json(p->cert_sha256), "outbound_token", (int)!!p->outbound_token, "rate",
 	    (json_int_t)p->rate, "burst", (json_int_t)p->burst, "max_size", (json_int_t)p->max_size,
 	    "max_queue", (json_int_t)p->max_queue, "suspended", (int)p->suspended, "read_only",
-	    (int)p->read_only, "directory_trusted", (int)p->dir_trusted, "keys", keys_json(conf));
-}
-
-/* p as JSON, with the keys its config section pins. Only a config (read-only) peer has one:
- * the config in force is borrowed for the node's life (a reload keeps the old one). */
-static json_t *peer_json(struct relay_req *req, const struct route_peer *p)
-{
-	const struct relay_config *cfg = relay_node_config(req->node);
-
-	return admin_peer_json(p, p->read_only ? relay_config_peer(cfg, p->name) : NULL);
+	    (int)p->read_only, "directory_trusted", (int)p->dir_trusted, "keys", keys_json(p));
 }
 
 /* {"peer":…} of the named peer as the table now holds it, with the token when given. */
@@ -103,7 +104,7 @@ static json_t *peer_reply(struct relay_req *req, const char *name, const char *t
 {
 	const struct route_table *t = routing_acquire(relay_node_routing(req->node));
 	const struct route_peer *p = route_table_peer(t, name);
-	json_t *root = p ? json_pack("{so}", "peer", peer_json(req, p)) : NULL;
+	json_t *root = p ? json_pack("{so}", "peer", admin_peer_json(p)) : NULL;
 
 	routing_release(t);
 	if (root && token)
@@ -197,6 +198,46 @@ static bool get_owns(struct peer_in *in, json_t *v)
 	return true;
 }
 
+/* Pinned signing keys: at most ROUTE_PINS_MAX of the config's text form (relay_pin_parse),
+ * no key twice; the reason names the element. Absent or null: none. */
+static bool get_keys(struct peer_in *in, json_t *v)
+{
+	char sub[300];
+	size_t i;
+	json_t *e;
+
+	if (!v || json_is_null(v))
+		return true;
+	if (!json_is_array(v) || json_array_size(v) > ROUTE_PINS_MAX)
+		return fail(in, "keys", "must be a list of at most 8 pinned keys, each " PIN_FORM);
+	json_array_foreach(v, i, e) {
+		struct route_pin *k = &in->pins[i];
+		const char *text = json_string_value(e);
+		int rc = -RELAY_ECONFIG;
+
+		if (!text || strlen(text) != json_string_length(e))
+			snprintf(sub, sizeof(sub), "must be a string: %s", PIN_FORM);
+		else
+			rc = relay_pin_parse(text, k, sub, sizeof(sub));
+		if (rc == -RELAY_ENOMEM)
+			return fail(in, NULL, "out of memory");
+		if (rc != 0) {
+			snprintf(in->why_buf, sizeof(in->why_buf), "keys[%zu]: %s", i, sub);
+			return fail(in, "keys", in->why_buf);
+		}
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(in->pins[j].pub, k->pub, sizeof(k->pub)) == 0) {
+				snprintf(in->why_buf, sizeof(in->why_buf),
+				         "keys[%zu]: key %s is listed twice (first at keys[%zu])",
+				         i, k->kid, j);
+				return fail(in, "keys", in->why_buf);
+			}
+	}
+	in->p.pins = in->pins;
+	in->p.n_pins = json_array_size(v);
+	return true;
+}
+
 static bool get_uint(struct peer_in *in, json_t *root, const char *key, json_int_t lo,
                      json_int_t hi, uint64_t *out, const char *why)
 {
@@ -282,15 +323,12 @@ static bool peer_from_body(struct relay_req *req, json_t *root, const char *name
 		return fail(in, "name", "does not match the path (a peer cannot be renamed)");
 	if (!name && json_object_get(root, "rotate_token"))
 		return fail(in, "rotate_token", "unknown field");
-	if (json_object_get(root, "keys"))
-		return fail(
-		    in, "keys",
-		    "pinned keys are set in the config file's peer section (docs/trust.md)");
 	in->p.name = name ? name : n;
 	if (!get_scalars(in, root, relay_node_config(req->node)->max_message_size) ||
 	    !get_endpoints(in, json_object_get(root, "endpoints")) ||
 	    !get_owns(in, json_object_get(root, "owns")) ||
-	    !get_cert(in, json_object_get(root, "cert_sha256")))
+	    !get_cert(in, json_object_get(root, "cert_sha256")) ||
+	    !get_keys(in, json_object_get(root, "keys")))
 		return false;
 	if (in->p.kind == ROUTE_PEER_CARRIER && in->p.n_owns == 0)
 		return fail(in, "owns",
@@ -337,7 +375,7 @@ static enum MHD_Result peers_list(struct relay_req *req)
 	json_t *arr = json_array();
 
 	for (size_t i = 0; arr && (p = route_table_peer_at(t, i)); i++)
-		json_array_append_new(arr, peer_json(req, p));
+		json_array_append_new(arr, admin_peer_json(p));
 	routing_release(t);
 	return admin_reply_json(req, MHD_HTTP_OK, arr);
 }
@@ -488,7 +526,7 @@ enum MHD_Result admin_h_peer(struct relay_req *req)
 	if (strcmp(req->method, "GET") == 0) {
 		const struct route_table *t = routing_acquire(rt);
 		const struct route_peer *p = route_table_peer(t, req->arg);
-		json_t *root = p ? peer_json(req, p) : NULL;
+		json_t *root = p ? admin_peer_json(p) : NULL;
 		routing_release(t);
 		if (!p)
 			return relay_reply_error(req, MHD_HTTP_NOT_FOUND, "not_found", NULL,

@@ -221,9 +221,9 @@ struct json_t *admin_body_object(struct relay_req *req, const char *const *allow
 void admin_route_key(const struct route_entry *e, char key[ADMIN_ROUTE_KEY_SZ]);
 /* A time in ms as the API writes times, "2026-11-26T08:43:35Z" (UTC); null for 0 or less. */
 struct json_t *admin_time_json(int64_t ms);
-/* The route table's peer as JSON (secrets never; hashes as a 12-digit prefix), with the key
- * ids and ends that conf (its config section, or NULL: none) pins; NULL on OOM. */
-struct json_t *admin_peer_json(const struct route_peer *p, const struct relay_peer_conf *conf);
+/* The route table's peer as JSON (secrets never; hashes as a 12-digit prefix), with the keys
+ * it pins ({"kid","key","until"}: public keys are no secret); NULL on OOM. */
+struct json_t *admin_peer_json(const struct route_peer *p);
 
 /* admin_queue.c: the queue browser and its actions */
 enum MHD_Result admin_h_messages(struct relay_req *req);   /* GET /api/messages?peer=&state=

@@ -82,13 +82,9 @@ enum relay_peer_kind { RELAY_PEER_CARRIER, RELAY_PEER_RELAY };
 
 #define RELAY_NODE_ID_MAX 64 /* node ids and peer names: [A-Za-z0-9._-]{1,64} */
 
-/* A peer's public signing key pinned in the config (peer { keys = {…} }). */
-#define RELAY_KID_LEN 16 /* a key id: the first 16 hex digits of SHA-256(raw public key) */
-struct relay_pin {
-	char kid[RELAY_KID_LEN + 1];
-	unsigned char pub[32];  /* raw Ed25519 public key */
-	int64_t until_ms;       /* signatures made after this are refused; 0: no end */
-};
+/* A key id: the first 16 hex digits of SHA-256(raw public key); pins are routing's
+ * struct route_pin, whether the config file (peer { keys = {…} }) or the admin API set them. */
+#define RELAY_KID_LEN ROUTE_KID_LEN
 
 struct relay_peer_conf {
 	char *name;
@@ -106,7 +102,7 @@ struct relay_peer_conf {
 	uint64_t max_queue;   /* messages */
 	bool suspended;       /* no traffic to or from it (an operator's brake) */
 	bool directory_trusted; /* its directory lines outside its owns need no approval */
-	struct relay_pin *keys; /* pinned signing keys (relay peers), or NULL */
+	struct route_pin *keys; /* pinned signing keys (relay peers), or NULL; <= ROUTE_PINS_MAX */
 	size_t n_keys;
 	int line;             /* where the section starts in the file */
 };
@@ -135,7 +131,7 @@ struct relay_listener_conf {
 };
 
 struct relay_keyring; /* encryption at rest: the store's keys (relay_seal.c); opaque */
-struct relay_trust;   /* signing: this node's key and the peers' pinned keys (relay_trust.c) */
+struct relay_trust;   /* signing: this node's key, and verified batches (relay_trust.c) */
 
 /* The whole configuration: immutable once loaded; reload builds a new one. */
 struct relay_config {
@@ -439,7 +435,8 @@ void relay_leaf_hash(const char *stmt, size_t len, unsigned char out[RELAY_HASH_
  * Loads the node's signing key: cfg->trust.key_file, or <data-dir>/node-ed25519.pem,
  * created (0600, PKCS#8 PEM) on first start when it does not exist. Refuses a key file
  * that is not an Ed25519 private key, or is readable by group or others, and a
- * key-valid-until in the past. Makes the peers' pinned keys ready for verifying.
+ * key-valid-until in the past. (The peers' pinned keys are not held here: verifying takes
+ * them from the route table the caller holds.)
  * Returns 0 and *out, or -RELAY_ECONFIG / -RELAY_ENOMEM with "FILE: reason" in err.
  */
 int relay_trust_open(const struct relay_config *cfg, struct relay_trust **out, char *err,
@@ -458,17 +455,29 @@ int relay_trust_sign(const struct relay_trust *t, const char *node_id, const cha
 		     const size_t *lens, size_t n, int64_t now_ms, struct relay_sig *sigs);
 
 /*
- * Verifies sig over stmt with a pinned key: sig->kid must be pinned for a peer of t's
- * config (for `peer` when it is not NULL), sig->at_ms not after that pin's until, and
- * the proof and signature must hold. A (root, signature) pair that verified once is
- * remembered (a batch is checked once, not once per message). Thread-safe. Returns 0,
- * or -RELAY_ETRUST with why ("unknown key id 0123…", "key 0123… expired at …",
- * "signature does not verify", …), or -RELAY_ENOMEM.
+ * Verifies sig over stmt with a pinned key: sig->kid must be pinned for a peer of rt (the
+ * route table the caller holds; for `peer` only when it is not NULL), sig->at_ms not after
+ * that pin's until, and the proof and signature must hold. A (root, signature) pair that
+ * verified once is remembered (a batch is checked once, not once per message), but only
+ * after the pin is found in rt: a pin removed since is refused all the same. Thread-safe.
+ * Returns 0, or -RELAY_ETRUST with why ("unknown key id 0123…", "key 0123… expired at …",
+ * "key 0123… is not pinned for peer x", "signature does not verify", …), or -RELAY_ENOMEM.
  */
-int relay_trust_verify(struct relay_trust *t, const char *stmt, size_t len,
-		       const struct relay_sig *sig, const char *peer, char *why, size_t whylen);
-/* Whether sig->kid is pinned here (for any peer). */
-bool relay_trust_knows(const struct relay_trust *t, const char *kid);
+int relay_trust_verify(struct relay_trust *t, const struct route_table *rt, const char *stmt,
+		       size_t len, const struct relay_sig *sig, const char *peer, char *why,
+		       size_t whylen);
+/* Whether kid is pinned for some peer of rt. */
+bool relay_trust_knows(const struct route_table *rt, const char *kid);
+
+/*
+ * One pin as the config file and the admin API write it: "BASE64" (the standard base64 of a
+ * raw 32-byte Ed25519 public key) or "BASE64 until YYYY-MM-DDTHH:MM:SSZ" (UTC), blanks or
+ * tabs between. Fills *out (kid computed from the key). Returns 0, or -RELAY_ECONFIG with a
+ * reason naming the text in why ("'xyz' is not standard base64", "'…' is 4 bytes, not a
+ * 32-byte Ed25519 public key", "'…' after until is not a UTC time YYYY-MM-DDTHH:MM:SSZ",
+ * "'…' must be \"BASE64\" or \"BASE64 until YYYY-MM-DDTHH:MM:SSZ\""), or -RELAY_ENOMEM.
+ */
+int relay_pin_parse(const char *text, struct route_pin *out, char *why, size_t whylen);
 
 /* ---------------------------------------------------------- HTTP listeners
  *

@@ -17,8 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "relay/relay_priv.h"
 
 #define FILE_MAX      (16u << 20) /* relay_config_load refuses larger files */
@@ -667,85 +665,20 @@ static int conv_owns(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
 	return 0;
 }
 
-/* ------------------------------------------------------ trust: pins, dates */
+/* ------------------------------------------------------------ trust: pins */
 
-#define PIN_B64_MAX 256 /* longer key text is refused before it is decoded */
-
-/*
- * "YYYY-MM-DDTHH:MM:SSZ" (UTC, a real date, no leap second) → ms since the epoch, > 0.
- * Returns 0 or -1.
- */
-static int parse_utc(const char *s, int64_t *out_ms)
+/* One element of keys: "BASE64" or "BASE64 until YYYY-MM-DDTHH:MM:SSZ" (relay_pin_parse, which
+ * the admin API uses too), its reason placed at the element's line. */
+static int conv_pin(struct pctx *c, cfg_t *sec, const char *v, int line, struct route_pin *pin)
 {
-	static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
-	struct tm tm = {0}, back;
-	time_t t;
+	char why[256];
+	int rc = relay_pin_parse(v, pin, why, sizeof(why));
 
-	if (!s || strlen(s) != sizeof(form) - 1)
-		return -1;
-	for (size_t i = 0; form[i]; i++)
-		if (form[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != form[i])
-			return -1;
-#define NUM2(i) ((s[i] - '0') * 10 + (s[(i) + 1] - '0'))
-	tm.tm_year = NUM2(0) * 100 + NUM2(2) - 1900;
-	tm.tm_mon = NUM2(5) - 1;
-	tm.tm_mday = NUM2(8);
-	tm.tm_hour = NUM2(11);
-	tm.tm_min = NUM2(14);
-	tm.tm_sec = NUM2(17);
-#undef NUM2
-	back = tm;
-	t = timegm(&tm);
-	/* timegm normalises fields out of range (Feb 30 is Mar 2): a real date comes back. */
-	if (t <= 0 || tm.tm_year != back.tm_year || tm.tm_mon != back.tm_mon ||
-	    tm.tm_mday != back.tm_mday || tm.tm_hour != back.tm_hour || tm.tm_min != back.tm_min ||
-	    tm.tm_sec != back.tm_sec)
-		return -1;
-	*out_ms = (int64_t)t * 1000;
-	return 0;
-}
-
-/* The kid: the first 16 lower-case hex digits of SHA-256(pub). */
-static int pin_kid(struct pctx *c, struct relay_pin *pin)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-
-	if (EVP_Digest(pin->pub, sizeof(pin->pub), md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen < RELAY_KID_LEN / 2)
+	if (rc == -RELAY_ENOMEM)
 		return rc_nomem(&c->e);
-	for (size_t i = 0; i < RELAY_KID_LEN / 2; i++)
-		snprintf(pin->kid + 2 * i, 3, "%02x", md[i]);
+	if (rc != 0)
+		return kfail(c, sec, "keys:", line, "%s", why);
 	return 0;
-}
-
-/* One element of keys: "BASE64" or "BASE64 until YYYY-MM-DDTHH:MM:SSZ". */
-static int conv_pin(struct pctx *c, cfg_t *sec, const char *v, int line, struct relay_pin *pin)
-{
-	size_t b64 = strcspn(v, " \t"), n;
-	const char *rest = v + b64 + strspn(v + b64, " \t"), *date;
-
-	if (*rest) {
-		if (strncmp(rest, "until", 5) != 0 || !strchr(" \t", rest[5]) || !rest[5])
-			return kfail(c, sec, "keys:", line,
-			             "'%.80s' must be \"BASE64\" or \"BASE64 until "
-			             "YYYY-MM-DDTHH:MM:SSZ\"",
-			             v);
-		date = rest + 5 + strspn(rest + 5, " \t");
-		if (parse_utc(date, &pin->until_ms) != 0)
-			return kfail(c, sec, "keys:", line,
-			             "'%.80s' after until is not a UTC time YYYY-MM-DDTHH:MM:SSZ",
-			             date);
-	}
-	if (b64 == 0 || b64 > PIN_B64_MAX ||
-	    rr_b64_decode(v, b64, pin->pub, sizeof(pin->pub), &n) == -EINVAL)
-		return kfail(c, sec, "keys:", line, "'%.*s' is not standard base64",
-		             (int)(b64 > 80 ? 80 : b64), v);
-	if (n != sizeof(pin->pub))
-		return kfail(c, sec, "keys:", line,
-		             "'%.*s' is %zu bytes, not a 32-byte Ed25519 public key",
-		             (int)(b64 > 80 ? 80 : b64), v, n);
-	return pin_kid(c, pin);
 }
 
 /* Pinned signing keys: each decoded, its kid computed; a key listed twice is refused. */
@@ -753,6 +686,9 @@ static int conv_pins(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
 {
 	unsigned n = cfg_size(sec, "keys");
 
+	if (n > ROUTE_PINS_MAX)
+		return kfail(c, sec, "keys", key_line(c, sec, "keys", ROUTE_PINS_MAX),
+		             "lists %u keys; a peer pins at most %d", n, ROUTE_PINS_MAX);
 	if (n && !(p->keys = calloc(n, sizeof(*p->keys))))
 		return rc_nomem(&c->e);
 	for (unsigned i = 0; i < n; i++) {
@@ -779,7 +715,7 @@ static int conv_trust(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 	cfg->trust.attest = cfg_getbool(sec, "attest");
 	if (kf && !rc_text_ok(kf, PATH_MAX - 1, 1))
 		return kfail(c, sec, "key-file", 0, "must be a file name");
-	if (until && parse_utc(until, &cfg->trust.key_valid_until_ms) != 0)
+	if (until && tr_parse_utc(until, &cfg->trust.key_valid_until_ms) != 0)
 		return kfail(c, sec, "key-valid-until", 0,
 		             "must be a UTC time such as \"2027-01-01T00:00:00Z\"");
 	return dup_str(c, kf, &cfg->trust.key_file);

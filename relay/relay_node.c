@@ -88,6 +88,8 @@ static void peer_from_conf(const struct relay_peer_conf *c, struct route_peer *p
 		.suspended = c->suspended,
 		.read_only = true,
 		.dir_trusted = c->directory_trusted,
+		.pins = c->keys,
+		.n_pins = c->n_keys,
 	};
 }
 
@@ -197,6 +199,7 @@ fail:
 	return rc == -RELAY_ENOMEM ? rc : -RELAY_ECONFIG;
 }
 
+/* Config peers that pin keys (peers of the admin API may pin more: they are in the table). */
 static size_t pinned_peers(const struct relay_config *cfg)
 {
 	size_t n = 0;
@@ -206,7 +209,8 @@ static size_t pinned_peers(const struct relay_config *cfg)
 	return n;
 }
 
-/* Signing: cfg's node key (generated on first start) and the peers' pinned keys. */
+/* Signing: cfg's node key (generated on first start). The peers' pinned keys go with the
+ * peers into the route table (peer_from_conf), where verifying looks for them. */
 static int load_trust(struct relay_config *cfg, char *err, size_t errlen)
 {
 	char why[400];
@@ -216,7 +220,7 @@ static int load_trust(struct relay_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "trust: %s", why);
 		return rc;
 	}
-	relay_log(RELAY_LOG_INFO, "trust_key", "kid=%s attest=%s pinned_peers=%zu",
+	relay_log(RELAY_LOG_INFO, "trust_key", "kid=%s attest=%s config_pinned_peers=%zu",
 		  relay_trust_kid(cfg->trust.keys), cfg->trust.attest ? "yes" : "no",
 		  pinned_peers(cfg));
 	return 0;

@@ -381,17 +381,23 @@ enum MHD_Result relay_h_trace(struct relay_req *req, const char *text, size_t le
 /* Writes a reason into why (NUL-terminated; nothing when why is NULL or whylen 0). */
 void tr_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* "YYYY-MM-DDTHH:MM:SSZ" (UTC, a real date, no leap second) → ms since the epoch, > 0.
+ * Returns 0 or -1. (relay_trust.c: pins' until; the config's key-valid-until.) */
+int tr_parse_utc(const char *s, int64_t *out_ms);
+
 /*
- * An envelope submitted by relay peer `peer` (its config section; NULL: a peer the config
- * does not list), checked before it is accepted. A peer with pinned keys: a message must
+ * An envelope submitted by relay peer `peer` (from rt, the route table the caller holds:
+ * config and admin-API peers alike; NULL: not checked), checked before it is accepted, with
+ * the keys pinned in rt. A peer with pinned keys: a message must
  * carry a chain whose last link is signed with one of that peer's keys and names the last
  * hop; every link signed with a key pinned here is verified (one with an unknown key is
  * vouched for by the links after it); a report must be signed, and its signature is
  * verified when its key is pinned here. A peer without pinned keys: nothing is checked.
  * Returns 0, or -RELAY_ETRUST with why ("att[1]: unknown key id …"), or -RELAY_ENOMEM.
  */
-int relay_trust_check_in(struct relay_trust *t, const struct relay_peer_conf *peer,
-			 const struct relay_envelope *env, char *why, size_t whylen);
+int relay_trust_check_in(struct relay_trust *t, const struct route_table *rt,
+			 const struct route_peer *peer, const struct relay_envelope *env, char *why,
+			 size_t whylen);
 
 /* An envelope about to leave this node (a push, or a pull from the inbox). */
 struct relay_outgoing {

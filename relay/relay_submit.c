@@ -127,8 +127,7 @@ static bool check_trust(struct check *c, struct slot *sl, const struct relay_env
 				      "only a relay peer may send %s", field);
 		return true;
 	}
-	rc = relay_trust_check_in(cfg->trust.keys, relay_config_peer(cfg, c->peer->name), env,
-				  why, sizeof(why));
+	rc = relay_trust_check_in(cfg->trust.keys, c->table, c->peer, env, why, sizeof(why));
 	if (rc == -RELAY_ETRUST)
 		return refuse(sl, MHD_HTTP_FORBIDDEN, "bad_attestation", field, "%s", why);
 	if (rc != 0) {

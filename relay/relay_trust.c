@@ -1,8 +1,9 @@
 /*
- * Trust between nodes: the node's Ed25519 key, the peers' pinned keys, the statements a
- * node signs (attestation links, reports), batches of them signed once under an RFC 6962
- * Merkle root (relay_trust_node.c uses them on what comes in and goes out). OpenSSL's
- * 1-is-success convention stops here; these functions return 0 or -RELAY_E*.
+ * Trust between nodes: the node's Ed25519 key, the peers' pinned keys (kept with the peers
+ * in the route table; parsed here from their text form), the statements a node signs
+ * (attestation links, reports), batches of them signed once under an RFC 6962 Merkle root
+ * (relay_trust_node.c uses them on what comes in and goes out). OpenSSL's 1-is-success
+ * convention stops here; these functions return 0 or -RELAY_E*.
  */
 #include "relay/relay_priv.h"
 
@@ -29,13 +30,9 @@
 #define HEX_LEN       (2 * RELAY_HASH_LEN)
 #define ROOT_STMT_MAX 256
 
-/* A pinned key, ready for verifying, and the peer it is pinned for. */
-struct trust_pin {
-	char kid[RELAY_KID_LEN + 1];
-	char peer[RELAY_NODE_ID_MAX + 1];
-	int64_t until_ms;
-	EVP_PKEY *pkey;
-};
+#define PIN_B64_MAX   256 /* longer key text is refused before it is decoded */
+
+_Static_assert(RELAY_KID_LEN == ROUTE_KID_LEN, "one kid length");
 
 struct relay_trust {
 	EVP_PKEY *key; /* this node's private key */
@@ -43,8 +40,6 @@ struct relay_trust {
 	unsigned char pub[32];
 	int64_t valid_until_ms;
 	char node[RELAY_NODE_ID_MAX + 1];
-	struct trust_pin *pins;
-	size_t n_pins;
 	/* verified roots: SHA-256(root statement || signature), direct-mapped */
 	pthread_mutex_t lock;
 	bool used[CACHE_SLOTS];
@@ -285,39 +280,6 @@ static int key_load(const char *path, EVP_PKEY **out, char *err, size_t errlen)
 	return rc;
 }
 
-static int pins_load(struct relay_trust *t, const struct relay_config *cfg, const char *name,
-		     char *err, size_t errlen)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < cfg->n_peers; i++)
-		n += cfg->peers[i].keys ? cfg->peers[i].n_keys : 0;
-	if (n == 0)
-		return 0;
-	t->pins = calloc(n, sizeof(*t->pins));
-	if (!t->pins)
-		return fail(err, errlen, -RELAY_ENOMEM, "%s: out of memory", name);
-	for (size_t i = 0; i < cfg->n_peers; i++) {
-		const struct relay_peer_conf *p = &cfg->peers[i];
-
-		for (size_t k = 0; p->keys && k < p->n_keys; k++) {
-			struct trust_pin *pin = &t->pins[t->n_pins];
-
-			pin->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
-								 p->keys[k].pub, 32);
-			if (!pin->pkey)
-				return fail(err, errlen, -RELAY_ECONFIG,
-					    "%s: peer %s: a pinned key is not an Ed25519 key",
-					    name, p->name);
-			t->n_pins++;
-			kid_of(p->keys[k].pub, pin->kid); /* what the config computed */
-			snprintf(pin->peer, sizeof(pin->peer), "%s", p->name ? p->name : "");
-			pin->until_ms = p->keys[k].until_ms;
-		}
-	}
-	return 0;
-}
-
 int relay_trust_open(const struct relay_config *cfg, struct relay_trust **out, char *err,
 		     size_t errlen)
 {
@@ -354,10 +316,8 @@ int relay_trust_open(const struct relay_config *cfg, struct relay_trust **out, c
 	rc = key_load(path, &t->key, err, errlen) == 0 ? 0 : -RELAY_ECONFIG;
 	if (rc == 0 && (EVP_PKEY_get_raw_public_key(t->key, t->pub, &publen) != 1 || publen != 32))
 		rc = fail(err, errlen, -RELAY_ECONFIG, "%s: not an Ed25519 private key", path);
-	if (rc == 0) {
+	if (rc == 0)
 		kid_of(t->pub, t->kid);
-		rc = pins_load(t, cfg, cfg->path ? cfg->path : path, err, errlen);
-	}
 	free(path);
 	if (rc != 0) {
 		relay_trust_free(t);
@@ -373,9 +333,6 @@ void relay_trust_free(struct relay_trust *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->n_pins; i++)
-		EVP_PKEY_free(t->pins[i].pkey);
-	free(t->pins);
 	EVP_PKEY_free(t->key);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -391,12 +348,77 @@ const unsigned char *relay_trust_public(const struct relay_trust *t)
 	return t ? t->pub : NULL;
 }
 
-bool relay_trust_knows(const struct relay_trust *t, const char *kid)
+bool relay_trust_knows(const struct route_table *rt, const char *kid)
 {
-	for (size_t i = 0; t && kid && i < t->n_pins; i++)
-		if (strcmp(t->pins[i].kid, kid) == 0)
-			return true;
+	const struct route_peer *p;
+
+	for (size_t i = 0; kid && (p = route_table_peer_at(rt, i)); i++)
+		for (size_t k = 0; k < p->n_pins; k++)
+			if (strncmp(p->pins[k].kid, kid, RELAY_KID_LEN + 1) == 0)
+				return true;
 	return false;
+}
+
+/* ------------------------------------------------------------ pin text */
+
+int tr_parse_utc(const char *s, int64_t *out_ms)
+{
+	static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
+	struct tm tm = {0}, back;
+	time_t t;
+
+	if (!s || strlen(s) != sizeof(form) - 1)
+		return -1;
+	for (size_t i = 0; form[i]; i++)
+		if (form[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != form[i])
+			return -1;
+#define NUM2(i) ((s[i] - '0') * 10 + (s[(i) + 1] - '0'))
+	tm.tm_year = NUM2(0) * 100 + NUM2(2) - 1900;
+	tm.tm_mon = NUM2(5) - 1;
+	tm.tm_mday = NUM2(8);
+	tm.tm_hour = NUM2(11);
+	tm.tm_min = NUM2(14);
+	tm.tm_sec = NUM2(17);
+#undef NUM2
+	back = tm;
+	t = timegm(&tm);
+	/* timegm normalises fields out of range (Feb 30 is Mar 2): a real date comes back. */
+	if (t <= 0 || tm.tm_year != back.tm_year || tm.tm_mon != back.tm_mon ||
+	    tm.tm_mday != back.tm_mday || tm.tm_hour != back.tm_hour || tm.tm_min != back.tm_min ||
+	    tm.tm_sec != back.tm_sec)
+		return -1;
+	*out_ms = (int64_t)t * 1000;
+	return 0;
+}
+
+int relay_pin_parse(const char *v, struct route_pin *pin, char *why, size_t whylen)
+{
+	size_t b64 = strcspn(v, " \t"), n;
+	const char *rest = v + b64 + strspn(v + b64, " \t"), *date;
+
+	memset(pin, 0, sizeof(*pin));
+	if (*rest) {
+		if (strncmp(rest, "until", 5) != 0 || !strchr(" \t", rest[5]) || !rest[5])
+			return fail(why, whylen, -RELAY_ECONFIG,
+				    "'%.80s' must be \"BASE64\" or \"BASE64 until "
+				    "YYYY-MM-DDTHH:MM:SSZ\"",
+				    v);
+		date = rest + 5 + strspn(rest + 5, " \t");
+		if (tr_parse_utc(date, &pin->until_ms) != 0)
+			return fail(why, whylen, -RELAY_ECONFIG,
+				    "'%.80s' after until is not a UTC time YYYY-MM-DDTHH:MM:SSZ",
+				    date);
+	}
+	if (b64 == 0 || b64 > PIN_B64_MAX ||
+	    rr_b64_decode(v, b64, pin->pub, sizeof(pin->pub), &n) == -EINVAL)
+		return fail(why, whylen, -RELAY_ECONFIG, "'%.*s' is not standard base64",
+			    (int)(b64 > 80 ? 80 : b64), v);
+	if (n != sizeof(pin->pub))
+		return fail(why, whylen, -RELAY_ECONFIG,
+			    "'%.*s' is %zu bytes, not a 32-byte Ed25519 public key",
+			    (int)(b64 > 80 ? 80 : b64), v, n);
+	kid_of(pin->pub, pin->kid);
+	return 0;
 }
 
 /* --------------------------------------------------------- signing */
@@ -498,26 +520,38 @@ static void rfc3339(int64_t ms, char *buf, size_t size)
 		snprintf(buf, size, "%" PRId64 " ms", ms);
 }
 
-/* The pin for sig (of `peer` when not NULL) whose until allows sig->at_ms; NULL with why. */
-static const struct trust_pin *pin_for(const struct relay_trust *t, const struct relay_sig *sig,
+/* The pin for sig in rt (of `peer` when not NULL) whose until allows sig->at_ms; NULL with
+ * why. Borrowed from rt. */
+static const struct route_pin *pin_for(const struct route_table *rt, const struct relay_sig *sig,
 				       const char *peer, char *why, size_t whylen)
 {
-	const struct trust_pin *expired = NULL;
+	const struct route_pin *expired = NULL;
+	const struct route_peer *pp = peer ? route_table_peer(rt, peer) : NULL;
 	bool known = false;
 
-	for (size_t i = 0; i < t->n_pins; i++) {
-		const struct trust_pin *p = &t->pins[i];
+	/* the usual case first, without a walk over every peer: the named peer's own pin */
+	for (size_t k = 0; pp && k < pp->n_pins; k++) {
+		const struct route_pin *p = &pp->pins[k];
 
-		if (strncmp(p->kid, sig->kid, sizeof(p->kid)) != 0)
-			continue;
-		known = true;
-		if (peer && strcmp(p->peer, peer) != 0)
-			continue;
-		if (p->until_ms && sig->at_ms > p->until_ms) {
-			expired = expired ? expired : p;
-			continue;
+		if (strncmp(p->kid, sig->kid, sizeof(p->kid)) == 0 &&
+		    !(p->until_ms && sig->at_ms > p->until_ms))
+			return p;
+	}
+	for (size_t i = 0; (pp = route_table_peer_at(rt, i)); i++) {
+		for (size_t k = 0; k < pp->n_pins; k++) {
+			const struct route_pin *p = &pp->pins[k];
+
+			if (strncmp(p->kid, sig->kid, sizeof(p->kid)) != 0)
+				continue;
+			known = true;
+			if (peer && strcmp(pp->name, peer) != 0)
+				continue;
+			if (p->until_ms && sig->at_ms > p->until_ms) {
+				expired = expired ? expired : p;
+				continue;
+			}
+			return p;
 		}
-		return p;
 	}
 	if (expired) {
 		char when[40];
@@ -550,14 +584,34 @@ static bool cache_check(struct relay_trust *t, const unsigned char key[RELAY_HAS
 	return hit;
 }
 
-int relay_trust_verify(struct relay_trust *t, const char *stmt, size_t len,
-		       const struct relay_sig *sig, const char *peer, char *why, size_t whylen)
+/* Ed25519 over msg with the raw public key pub: 1 verifies, 0 does not, -1 out of memory. The
+ * key object is made here, on a cache miss only, and goes at once. */
+static int ed25519_verify(const unsigned char pub[32], const unsigned char sig[RELAY_SIG_LEN],
+			  const char *msg, size_t len)
+{
+	EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+	EVP_MD_CTX *ctx = pkey ? EVP_MD_CTX_new() : NULL;
+	int ok;
+
+	if (!ctx) {
+		EVP_PKEY_free(pkey);
+		return -1;
+	}
+	ok = EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) == 1 &&
+	     EVP_DigestVerify(ctx, sig, RELAY_SIG_LEN, (const unsigned char *)msg, len) == 1;
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pkey);
+	return ok;
+}
+
+int relay_trust_verify(struct relay_trust *t, const struct route_table *rt, const char *stmt,
+		       size_t len, const struct relay_sig *sig, const char *peer, char *why,
+		       size_t whylen)
 {
 	unsigned char h[RELAY_HASH_LEN], key[RELAY_HASH_LEN];
-	const struct trust_pin *pin;
+	const struct route_pin *pin;
 	char rs[ROOT_STMT_MAX];
 	size_t rlen;
-	EVP_MD_CTX *ctx;
 	int ok;
 
 	if (why && whylen)
@@ -566,7 +620,7 @@ int relay_trust_verify(struct relay_trust *t, const char *stmt, size_t len,
 		tr_why(why, whylen, "no pinned keys");
 		return -RELAY_ETRUST;
 	}
-	pin = pin_for(t, sig, peer, why, whylen);
+	pin = pin_for(rt, sig, peer, why, whylen);
 	if (!pin)
 		return -RELAY_ETRUST;
 	if (sig->n_proof > RELAY_PROOF_MAX || !memchr(sig->node, '\0', sizeof(sig->node))) {
@@ -591,14 +645,11 @@ int relay_trust_verify(struct relay_trust *t, const char *stmt, size_t len,
 	sha256_3(0x02, rs, rlen, sig->sig, RELAY_SIG_LEN, key);
 	if (cache_check(t, key, false))
 		return 0;
-	ctx = EVP_MD_CTX_new();
-	if (!ctx) {
+	ok = ed25519_verify(pin->pub, sig->sig, rs, rlen);
+	if (ok < 0) {
 		tr_why(why, whylen, "out of memory");
 		return -RELAY_ENOMEM;
 	}
-	ok = EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pin->pkey) == 1 &&
-	     EVP_DigestVerify(ctx, sig->sig, RELAY_SIG_LEN, (const unsigned char *)rs, rlen) == 1;
-	EVP_MD_CTX_free(ctx);
 	if (!ok) {
 		tr_why(why, whylen, "signature does not verify");
 		return -RELAY_ETRUST;

@@ -12,8 +12,9 @@
 
 /* ------------------------------------------------- at the node: coming in */
 
-static int check_message(struct relay_trust *t, const struct relay_peer_conf *peer,
-			 const struct relay_envelope *env, char *why, size_t whylen)
+static int check_message(struct relay_trust *t, const struct route_table *rt,
+			 const struct route_peer *peer, const struct relay_envelope *env, char *why,
+			 size_t whylen)
 {
 	char stmt[RELAY_STATEMENT_MAX], sub[256];
 
@@ -27,7 +28,7 @@ static int check_message(struct relay_trust *t, const struct relay_peer_conf *pe
 		size_t len;
 		int rc;
 
-		if (!last && !relay_trust_knows(t, a->sig.kid))
+		if (!last && !relay_trust_knows(rt, a->sig.kid))
 			continue; /* vouched for by the links after it */
 		if (last && env->n_hops > 0 && strcmp(a->sig.node, env->hops[env->n_hops - 1])) {
 			tr_why(why, whylen, "att[%zu]: signed by %s, but the last hop is %s", i,
@@ -39,7 +40,7 @@ static int check_message(struct relay_trust *t, const struct relay_peer_conf *pe
 			tr_why(why, whylen, "att[%zu]: the link cannot be stated", i);
 			return -RELAY_ETRUST;
 		}
-		rc = relay_trust_verify(t, stmt, len, &a->sig, last ? peer->name : NULL, sub,
+		rc = relay_trust_verify(t, rt, stmt, len, &a->sig, last ? peer->name : NULL, sub,
 					sizeof(sub));
 		if (rc != 0) {
 			tr_why(why, whylen, "att[%zu]: %s", i, sub);
@@ -49,8 +50,9 @@ static int check_message(struct relay_trust *t, const struct relay_peer_conf *pe
 	return 0;
 }
 
-static int check_report(struct relay_trust *t, const struct relay_peer_conf *peer,
-			const struct relay_envelope *env, char *why, size_t whylen)
+static int check_report(struct relay_trust *t, const struct route_table *rt,
+			const struct route_peer *peer, const struct relay_envelope *env, char *why,
+			size_t whylen)
 {
 	char stmt[RELAY_STATEMENT_MAX], sub[256];
 	size_t len;
@@ -60,33 +62,34 @@ static int check_report(struct relay_trust *t, const struct relay_peer_conf *pee
 		tr_why(why, whylen, "report not signed (peer %s pins keys)", peer->name);
 		return -RELAY_ETRUST;
 	}
-	if (!relay_trust_knows(t, env->rsig.kid))
+	if (!relay_trust_knows(rt, env->rsig.kid))
 		return 0;
 	len = relay_report_statement(env, env->rsig.node, stmt, sizeof(stmt));
 	if (len == 0) {
 		tr_why(why, whylen, "sig: the report cannot be stated");
 		return -RELAY_ETRUST;
 	}
-	rc = relay_trust_verify(t, stmt, len, &env->rsig, NULL, sub, sizeof(sub));
+	rc = relay_trust_verify(t, rt, stmt, len, &env->rsig, NULL, sub, sizeof(sub));
 	if (rc != 0)
 		tr_why(why, whylen, "sig: %s", sub);
 	return rc;
 }
 
-int relay_trust_check_in(struct relay_trust *t, const struct relay_peer_conf *peer,
-			 const struct relay_envelope *env, char *why, size_t whylen)
+int relay_trust_check_in(struct relay_trust *t, const struct route_table *rt,
+			 const struct route_peer *peer, const struct relay_envelope *env, char *why,
+			 size_t whylen)
 {
 	if (why && whylen)
 		why[0] = '\0';
-	if (!peer || peer->n_keys == 0 || !peer->keys)
+	if (!peer || peer->n_pins == 0 || !peer->pins)
 		return 0;
 	if (!t) {
 		tr_why(why, whylen, "signing keys not loaded (peer %s pins keys)", peer->name);
 		return -RELAY_ETRUST;
 	}
 	if (env->kind == RELAY_ENV_REPORT)
-		return check_report(t, peer, env, why, whylen);
-	return check_message(t, peer, env, why, whylen);
+		return check_report(t, rt, peer, env, why, whylen);
+	return check_message(t, rt, peer, env, why, whylen);
 }
 
 /* ------------------------------------------------- at the node: going out */

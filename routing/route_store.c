@@ -25,7 +25,8 @@ _Static_assert(sizeof(route_queue_tables) / sizeof(route_queue_tables[0]) == ROU
  *   peer (key: its name):
  *     u8 1, u8 kind, u8 flags (PF_*, below), str name, [str token_sha256], [str cert_sha256],
  *     [str outbound_token] (present as flags say), u32 rate, u32 burst, u64 max_size,
- *     u64 max_queue, u8 n_endpoints, n × str, u32 n_owns, n × str
+ *     u64 max_queue, u8 n_endpoints, n × str, u32 n_owns, n × str,
+ *     [u8 n_pins (1-8), n × (32 bytes raw public key, i64 until_ms, 16 bytes kid)] (PF_PINS)
  *   route (key: "p:" prefix, "d:" domain, or "default"):
  *     u8 1, u8 match (enum route_match), str value ("" for the default), str peer
  *   run-time suspension of a config peer (key: "suspended:" name, in "peers"): u8 1
@@ -36,13 +37,21 @@ _Static_assert(sizeof(route_queue_tables) / sizeof(route_queue_tables[0]) == ROU
  * and a build from before it refuses a record with the bit set as corrupt (unknown flag)
  * instead of reading that peer as untrusted — going back to it needs the bit cleared (the
  * peer saved again without directory_trusted) first.
+ * PF_PINS (the peer's pinned signing keys follow the owns) came later still, by the same
+ * rules: it is set only when the peer pins keys, so a peer without pins is written exactly as
+ * before; a build from before it refuses a record with the bit as corrupt rather than read
+ * that peer as pinning nothing (which would stop checking its signatures) — going back needs
+ * the pins removed (the peer saved again without keys) first. With the bit, n_pins is 1 to
+ * ROUTE_PINS_MAX and the record ends after the last pin.
  */
 #define PF_SUSPENDED   1u
 #define PF_TOKEN       2u
 #define PF_CERT        4u
 #define PF_OUTBOUND    8u
 #define PF_DIR_TRUSTED 16u
-#define PF_ALL         31u
+#define PF_PINS        32u
+#define PF_ALL         63u
+#define PIN_REC_LEN    (32 + 8 + ROUTE_KID_LEN) /* one pin in a record */
 
 /*
  * Suspending a config peer at run time is allowed: it is the operator's emergency brake, and
@@ -102,9 +111,9 @@ int rs_peer_encode(const struct route_peer *p, struct rs_wbuf *w)
 {
 	unsigned flags = (p->suspended ? PF_SUSPENDED : 0) | (p->token_sha256 ? PF_TOKEN : 0) |
 	                 (p->cert_sha256 ? PF_CERT : 0) | (p->outbound_token ? PF_OUTBOUND : 0) |
-	                 (p->dir_trusted ? PF_DIR_TRUSTED : 0);
+	                 (p->dir_trusted ? PF_DIR_TRUSTED : 0) | (p->n_pins ? PF_PINS : 0);
 
-	if (p->n_owns > UINT32_MAX)
+	if (p->n_owns > UINT32_MAX || p->n_pins > ROUTE_PINS_MAX)
 		return -ROUTE_EINVAL;
 	w_uint(w, REC_V1, 1);
 	w_uint(w, (uint64_t)p->kind, 1);
@@ -126,6 +135,16 @@ int rs_peer_encode(const struct route_peer *p, struct rs_wbuf *w)
 	w_uint(w, p->n_owns, 4);
 	for (size_t i = 0; i < p->n_owns; i++)
 		w_str(w, p->owns[i]);
+	if (p->n_pins)
+		w_uint(w, p->n_pins, 1);
+	for (size_t i = 0; i < p->n_pins; i++) {
+		const struct route_pin *k = &p->pins[i];
+
+		assert(strlen(k->kid) == ROUTE_KID_LEN); /* the table checked it */
+		w_bytes(w, k->pub, sizeof(k->pub));
+		w_uint(w, (uint64_t)k->until_ms, 8);
+		w_bytes(w, k->kid, ROUTE_KID_LEN);
+	}
 	return w->oom ? -ROUTE_ENOMEM : 0;
 }
 
@@ -197,6 +216,34 @@ static const char *r_str(struct rbuf *r, char **dst, size_t *room)
 	return out;
 }
 
+/* PF_PINS's part of a peer record into pr->pins: 0, or -1 (and r->bad) when the count is
+ * not 1..ROUTE_PINS_MAX, the pins run past the end or a kid is not 16 lower-case hex digits.
+ * The rest (until, keys listed twice) the table checks. */
+static int r_pins(struct rbuf *r, struct rs_peer_rec *pr)
+{
+	size_t n = (size_t)r_uint(r, 1);
+
+	if (r->bad || n == 0 || n > ROUTE_PINS_MAX || r->len - r->off < n * PIN_REC_LEN) {
+		r->bad = true;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct route_pin *k = &pr->pins[i];
+
+		memcpy(k->pub, r_take(r, sizeof(k->pub)), sizeof(k->pub));
+		k->until_ms = (int64_t)r_uint(r, 8);
+		memcpy(k->kid, r_take(r, ROUTE_KID_LEN), ROUTE_KID_LEN);
+		k->kid[ROUTE_KID_LEN] = '\0';
+		if (strspn(k->kid, "0123456789abcdef") != ROUTE_KID_LEN) {
+			r->bad = true;
+			return -1;
+		}
+	}
+	pr->p.pins = pr->pins;
+	pr->p.n_pins = n;
+	return 0;
+}
+
 void rs_peer_rec_free(struct rs_peer_rec *pr)
 {
 	free(pr->strs);
@@ -248,6 +295,8 @@ int rs_peer_decode(const void *key, size_t klen, const void *val, size_t vlen,
 		pr->owns[i] = r_str(&rb, &dst, &room);
 	p->owns = pr->owns;
 	p->n_owns = n;
+	if ((flags & PF_PINS) && r_pins(&rb, pr) != 0)
+		return -ROUTE_ESTORE;
 	if (rb.bad || rb.off != vlen || strlen(p->name) != klen || memcmp(p->name, key, klen))
 		return -ROUTE_ESTORE;
 	return 0;

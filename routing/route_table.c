@@ -290,6 +290,26 @@ static bool value_ok(enum route_match m, const char *v)
 	return strspn(last, "0123456789") < strlen(last);
 }
 
+/* At most ROUTE_PINS_MAX pins, each with a kid of 16 lower-case hex digits and an until that
+ * is 0 or a time; no key twice (one key, one pin: two would leave its until ambiguous). The
+ * kid is not recomputed here (routing has no SHA-256): whoever makes a pin computes it. */
+static bool pins_ok(const struct route_pin *pins, size_t n)
+{
+	if (n > ROUTE_PINS_MAX || (n && !pins))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const struct route_pin *k = &pins[i];
+
+		if (strnlen(k->kid, sizeof(k->kid)) != ROUTE_KID_LEN ||
+		    strspn(k->kid, "0123456789abcdef") != ROUTE_KID_LEN || k->until_ms < 0)
+			return false;
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(pins[j].pub, k->pub, sizeof(k->pub)) == 0)
+				return false;
+	}
+	return true;
+}
+
 static bool peer_ok(const struct route_peer *p)
 {
 	if (!rt_name_ok(p->name))
@@ -313,7 +333,7 @@ static bool peer_ok(const struct route_peer *p)
 		if (!o || !value_ok(o[0] == '+' ? ROUTE_MATCH_PREFIX : ROUTE_MATCH_DOMAIN, o))
 			return false;
 	}
-	return true;
+	return pins_ok(p->pins, p->n_pins);
 }
 
 /* ---------------------------------------------------------------- peers */
@@ -331,6 +351,22 @@ static const char *const *copy_strv(struct rt_chunk **arena, const char *const *
 		if (!(out[i] = arena_strdup(arena, v[i])))
 			out = NULL;
 	if (!out)
+		*rc = -ROUTE_ENOMEM;
+	return out;
+}
+
+/* A copy of n pins in the arena; NULL when n is 0. */
+static const struct route_pin *copy_pins(struct rt_chunk **arena, const struct route_pin *v,
+                                         size_t n, int *rc)
+{
+	struct route_pin *out;
+
+	if (n == 0)
+		return NULL;
+	out = arena_alloc(arena, n * sizeof(*out), alignof(struct route_pin));
+	if (out)
+		memcpy(out, v, n * sizeof(*out));
+	else
 		*rc = -ROUTE_ENOMEM;
 	return out;
 }
@@ -368,6 +404,7 @@ int route_table_add_peer(struct route_table *t, const struct route_peer *p)
 	c.outbound_token = copy_opt(&t->arena, p->outbound_token, &rc);
 	c.endpoints = copy_strv(&t->arena, p->endpoints, p->n_endpoints, &rc);
 	c.owns = copy_strv(&t->arena, p->owns, p->n_owns, &rc);
+	c.pins = copy_pins(&t->arena, p->pins, p->n_pins, &rc);
 	if (rc)
 		return rc; /* what was copied stays in the arena until the table goes */
 	t->peers[t->n_peers] = c;

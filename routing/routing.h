@@ -102,6 +102,16 @@ const char *route_strerror(int code);
 
 enum route_peer_kind { ROUTE_PEER_CARRIER, ROUTE_PEER_RELAY };
 
+/* A relay peer's Ed25519 public signing key, pinned: the node verifies the attestations and
+ * signed reports that peer sends with it (docs/trust.md). Plain data. */
+#define ROUTE_PINS_MAX 8
+#define ROUTE_KID_LEN 16 /* a key id: the first 16 lower-case hex digits of SHA-256(pub) */
+struct route_pin {
+	char kid[ROUTE_KID_LEN + 1]; /* NUL-terminated */
+	unsigned char pub[32];       /* the raw public key */
+	int64_t until_ms;            /* signatures made after this are refused; 0: no end */
+};
+
 /* A peer: a carrier or another relay. Plain data; strings are owned by whoever
  * built it (a table owns its copies). */
 struct route_peer {
@@ -122,6 +132,8 @@ struct route_peer {
 	bool dir_trusted;           /* its directory accounts outside its owns are approved
 				       at once (config: directory-trusted, e.g. a number
 				       portability clearing house); else they wait */
+	const struct route_pin *pins; /* its pinned signing keys (relay peers), in order */
+	size_t n_pins;                /* at most ROUTE_PINS_MAX */
 };
 
 /* ================================================================ routes */
@@ -148,8 +160,10 @@ struct route_table;
 /* A new, empty table to fill; NULL when out of memory. */
 struct route_table *route_table_new(void);
 
-/* Adds a copy of a peer. Returns 0, -ROUTE_EEXIST, -ROUTE_EINVAL (name,
- * endpoints, owns or hashes malformed), -ROUTE_ENOMEM. Only before publishing. */
+/* Adds a copy of a peer (its strings, endpoints, owns and pins). Returns 0, -ROUTE_EEXIST,
+ * -ROUTE_EINVAL (name, endpoints, owns or hashes malformed; more than ROUTE_PINS_MAX pins, a
+ * pin whose kid is not 16 lower-case hex digits or whose until_ms is negative, or the same
+ * key pinned twice), -ROUTE_ENOMEM. Only before publishing. */
 int route_table_add_peer(struct route_table *t, const struct route_peer *p);
 
 /* Adds a copy of a route. Returns 0, -ROUTE_EEXIST (the same prefix or domain,

@@ -81,6 +81,7 @@ struct rs_peer_rec {
 	struct route_peer p;
 	const char *eps[ROUTE_ENDPOINTS_MAX];
 	const char **owns;
+	struct route_pin pins[ROUTE_PINS_MAX];
 	char *strs;
 };
 void rs_peer_rec_free(struct rs_peer_rec *pr);

@@ -359,7 +359,7 @@ LOADERS.peers = () => act(async () => {
 
 function epUrl(e) { return typeof e === 'string' ? e : e.url; }
 
-/* Directory trust and the signing keys the config file pins (ids and ends, never keys). */
+/* Directory trust and the signing keys the peer pins (ids and ends; the form has the keys). */
 function trustCell(p) {
   const kids = [];
   if (p.directory_trusted) kids.push(badge('directory trusted', 'warn'));
@@ -426,10 +426,20 @@ function editPeer(p) {
   $('peer-owns').value = list(p.owns).join(', ');
   $('peer-endpoints').value = list(p.endpoints).map(epUrl).join(', ');
   $('peer-dir-trusted').checked = !!p.directory_trusted;
+  $('peer-keys').value = keysText(p);   /* saved back as they are: a PUT keeps them */
   $('peer-form-title').textContent = 'Edit peer ' + p.name;
   $('peer-submit').textContent = 'Save peer';
   $('peer-cancel').hidden = false;
   $('peer-form').scrollIntoView({ block: 'nearest' });
+}
+
+/* A peer's pins as the keys textarea holds them, one "BASE64 [until TIME]" a line; and back. */
+function keysText(p) {
+  return list(p.keys).map((k) => k.key + (k.until ? ' until ' + k.until : '')).join('\n');
+}
+
+function keysLines(text) {
+  return (text || '').split('\n').map((x) => x.trim()).filter(Boolean);
 }
 
 function resetPeerForm() {
@@ -447,7 +457,7 @@ $('peer-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const f = formData(ev.target), old = S.editing;
   const body = { kind: f.kind, owns: csv(f.owns), endpoints: csv(f.endpoints),
-    directory_trusted: $('peer-dir-trusted').checked };
+    directory_trusted: $('peer-dir-trusted').checked, keys: keysLines($('peer-keys').value) };
   if (old) {
     for (const k of ['rate', 'burst', 'max_size', 'max_queue']) if (old[k] !== undefined) body[k] = old[k];
     act(async () => {

@@ -1,6 +1,6 @@
 // The web console in a real browser: starts interlinkd (temporary data dir,
 // loopback ports, a known admin password), drives Debian's chromium with
-// playwright-core through login, peers (directory trust, pinned keys), routes and the route tester, a message
+// playwright-core through login, peers (directory trust, pinned keys set and shown), routes and the route tester, a message
 // submitted on the carrier API seen in the queue browser and on the dashboard,
 // and saves a screenshot of each page (desktop and phone size).
 // Run from the repository root: node tests/browser/console.test.mjs
@@ -57,6 +57,7 @@ function newPin() {
   return { b64: raw.toString('base64'), kid: crypto.createHash('sha256').update(raw).digest('hex').slice(0, 16) };
 }
 const GAMMA_PIN = newPin();
+const HUB_PINS = [newPin(), newPin()];
 
 function hashPassword(pw) {
   const r = spawnSync(BINARY, ['--hash-password'], { input: pw + '\n', encoding: 'utf8', timeout: 60000 });
@@ -234,12 +235,58 @@ async function main() {
       await page.waitForSelector(row, { state: 'detached' });
     });
 
+    await step('a relay peer\'s pinned keys: the textarea round trip', async () => {
+      const row = '#peers-table tr[data-peer="hub"]';
+      const [p1, p2] = HUB_PINS;
+      const lines = `${p1.b64}\n${p2.b64} until 2099-01-01T00:00:00Z`;
+      const apiKeys = async () => page.evaluate(async () =>
+        (await (await fetch('/api/peers/hub')).json()).keys);
+      const want = [{ kid: p1.kid, key: p1.b64, until: null },
+        { kid: p2.kid, key: p2.b64, until: '2099-01-01T00:00:00Z' }];
+      assert((await page.textContent('#peer-keys-hint')).includes('interlinkctl keys URL'),
+        'no hint beside the keys');
+      await page.fill('#peer-name', 'hub');
+      await page.selectOption('#peer-kind', 'relay');
+      await page.fill('#peer-keys', `  ${p1.b64}  \n\n${p2.b64} until 2099-01-01T00:00:00Z\n`);
+      await page.click('#peer-form button[type=submit]');
+      await page.waitForSelector(row);
+      let text = await page.textContent(row);
+      assert(text.includes(`key ${p1.kid} (no end)`), 'no first key: ' + text);
+      assert(text.includes(`key ${p2.kid} until 2099-01-01T00:00:00Z`), 'no second key: ' + text);
+      assert(JSON.stringify(await apiKeys()) === JSON.stringify(want), 'API keys: ' + JSON.stringify(await apiKeys()));
+      assert(await page.inputValue('#peer-keys') === '', 'the form was not reset');
+      /* Edit shows them back, one a line; saving unchanged keeps them */
+      await page.click(`${row} button:has-text("Edit")`);
+      assert(await page.inputValue('#peer-keys') === lines, 'reopened: ' + await page.inputValue('#peer-keys'));
+      await page.click('#peer-form button[type=submit]');
+      await page.waitForSelector('#peer-submit:has-text("Add")');
+      assert(JSON.stringify(await apiKeys()) === JSON.stringify(want), 'saved: keys changed');
+      /* a line removed: that pin goes */
+      await page.click(`${row} button:has-text("Edit")`);
+      await page.fill('#peer-keys', p1.b64);
+      await page.click('#peer-form button[type=submit]');
+      await page.waitForSelector(`${row} :text("key ${p2.kid}")`, { state: 'detached' });
+      assert(JSON.stringify(await apiKeys()) === JSON.stringify([want[0]]), 'one line: ' + JSON.stringify(await apiKeys()));
+      /* a bad line: the API's reason names it, nothing changes */
+      await page.click(`${row} button:has-text("Edit")`);
+      await page.fill('#peer-keys', `${p1.b64}\nxyz`);
+      await page.click('#peer-form button[type=submit]');
+      await page.waitForSelector('#alert:not([hidden])');
+      text = (await page.textContent('#alert')).trim();
+      assert(text.includes("keys[1]: 'xyz' is not standard base64"), 'alert: ' + text);
+      assert(JSON.stringify(await apiKeys()) === JSON.stringify([want[0]]), 'a bad save changed the keys');
+      await shot(page, 'peers-keys');
+      await page.click('#peer-cancel');
+      await page.click(`${row} button:has-text("Delete")`);
+      await page.waitForSelector(row, { state: 'detached' });
+    });
+
     await step('a config peer shows its trust and pinned key, read-only', async () => {
       const row = '#peers-table tr[data-peer="gamma"]';
       await page.waitForSelector(`${row} .badge:has-text("directory trusted")`);
       const text = await page.textContent(row);
       assert(text.includes(`key ${GAMMA_PIN.kid} until 2099-01-01T00:00:00Z`), 'no pinned key: ' + text);
-      assert(!text.includes(GAMMA_PIN.b64), 'the key itself is shown');
+      assert(!text.includes(GAMMA_PIN.b64), 'the key itself is in the table (ids only there)');
       assert(text.includes('read-only'), 'not read-only: ' + text);
       assert((await page.locator(`${row} button`).count()) === 0, 'a config peer has buttons');
     });

@@ -27,13 +27,18 @@ static bool same_peer(const struct route_peer *a, const struct route_peer *b)
 	    a->burst != b->burst || a->max_size != b->max_size || a->max_queue != b->max_queue ||
 	    a->suspended != b->suspended || a->read_only != b->read_only ||
 	    a->dir_trusted != b->dir_trusted || a->n_endpoints != b->n_endpoints ||
-	    a->n_owns != b->n_owns)
+	    a->n_owns != b->n_owns || a->n_pins != b->n_pins)
 		return false;
 	for (size_t i = 0; i < a->n_endpoints; i++)
 		if (!same_str(a->endpoints[i], b->endpoints[i]))
 			return false;
 	for (size_t i = 0; i < a->n_owns; i++)
 		if (!same_str(a->owns[i], b->owns[i]))
+			return false;
+	for (size_t i = 0; i < a->n_pins; i++)
+		if (strcmp(a->pins[i].kid, b->pins[i].kid) != 0 ||
+		    memcmp(a->pins[i].pub, b->pins[i].pub, sizeof(a->pins[i].pub)) != 0 ||
+		    a->pins[i].until_ms != b->pins[i].until_ms)
 			return false;
 	return true;
 }

@@ -179,7 +179,8 @@ def test_peer_errors(node):
              ({"name": "a", "owns": ["+1"], "directory_trusted": "yes"}, "directory_trusted"),
              ({"name": "a", "owns": ["+1"], "directory_trusted": 1}, "directory_trusted"),
              ({"name": "a", "owns": ["+1"], "directory_trusted": None}, "directory_trusted"),
-             ({"name": "a", "owns": ["+1"], "keys": []}, "keys")]
+             ({"name": "a", "owns": ["+1"], "keys": "AAAA"}, "keys"),
+             ({"name": "a", "owns": ["+1"], "keys": ["AAAA"]}, "keys")]
     for body, field in cases:
         status, _, r = node.admin.post("/api/peers", body)
         assert status == 400 and r["error"] == "bad_field" and r["field"] == field, (body, r)
@@ -239,41 +240,104 @@ def test_peer_directory_trusted(node):
     assert status == 201 and body["peer"]["directory_trusted"] is False, body
     st, _, b = node.daemon.call("PUT", "/v1/directory/%2B4930557", {}, token=body["token"])
     assert st == 202 and b["accounts"][0]["pending"] is True, b
-    # a bad value or pinned keys by PUT: 400, nothing changed
+    # a bad value or a bad pinned key by PUT: 400, nothing changed
     for body, field, reason in [
             ({"owns": ["+8210"], "directory_trusted": "true"}, "directory_trusted",
              "must be true or false"),
             ({"owns": ["+8210"], "keys": [{"kid": "0123456789abcdef"}]}, "keys",
-             "pinned keys are set in the config file's peer section (docs/trust.md)")]:
+             'keys[0]: must be a string: "BASE64" or "BASE64 until YYYY-MM-DDTHH:MM:SSZ"')]:
         status, _, r = node.admin.put("/api/peers/newco", body)
         assert status == 400 and r == {"error": "bad_field", "field": field,
                                        "reason": reason}, (body, r)
     assert node.admin.get("/api/peers/newco")[2]["directory_trusted"] is False
 
 
-def test_peer_keys_not_writable(node):
-    status, _, r = new_peer(node, keys=[])
-    assert status == 400 and r == {
-        "error": "bad_field", "field": "keys",
-        "reason": "pinned keys are set in the config file's peer section (docs/trust.md)"}, r
-    assert node.admin.get("/api/peers/newco")[0] == 404
+KEYS_FORM = '"BASE64" or "BASE64 until YYYY-MM-DDTHH:MM:SSZ"'
+
+
+def test_peer_keys_set_over_the_api(tmp_path, node):
+    """A relay peer made over the API pins keys as the config does ("BASE64" or "BASE64 until
+    TIME"); every answer shows each as kid, key and until; a PUT without keys drops them (it
+    replaces the whole peer); the audit log names only the peer."""
+    (b64a, kida), (b64b, kidb) = (ed25519_pin(tmp_path / "a.pem"),
+                                  ed25519_pin(tmp_path / "b.pem"))
+    want = [{"kid": kida, "key": b64a, "until": None},
+            {"kid": kidb, "key": b64b, "until": "2099-01-01T00:00:00Z"}]
+    status, _, r = node.admin.post("/api/peers", {
+        "name": "hub", "kind": "relay", "keys": [b64a, f"{b64b}  until 2099-01-01T00:00:00Z"]})
+    assert status == 201 and r["peer"]["keys"] == want, r
+    status, _, p = node.admin.get("/api/peers/hub")
+    assert status == 200 and p["keys"] == want and p["read_only"] is False, p
+    listed = {p["name"]: p for p in node.admin.get("/api/peers")[2]}
+    assert listed["hub"]["keys"] == want and listed["cfgpeer"]["keys"] == []
+    # PUT replaces: without keys, none; with one, that one
+    status, _, r = node.admin.put("/api/peers/hub", {"kind": "relay"})
+    assert status == 200 and r["peer"]["keys"] == [], r
+    status, _, r = node.admin.put("/api/peers/hub", {"kind": "relay", "keys": [b64b]})
+    assert status == 200 and r["peer"]["keys"] == [{"kid": kidb, "key": b64b, "until": None}], r
+    status, _, r = node.admin.put("/api/peers/hub", {"kind": "relay", "keys": None})
+    assert status == 200 and r["peer"]["keys"] == [], r
+    log = node.daemon.log_text()
+    assert "action=peer_add object=hub" in log and "action=peer_replace object=hub" in log
+    assert b64a not in log and b64b not in log
+    # eight is the most
+    eight = [ed25519_pin(tmp_path / f"k{i}.pem")[0] for i in range(9)]
+    status, _, r = node.admin.put("/api/peers/hub", {"kind": "relay", "keys": eight[:8]})
+    assert status == 200 and [k["key"] for k in r["peer"]["keys"]] == eight[:8], r
+
+
+def test_peer_bad_keys(tmp_path, node):
+    """Each bad "keys" is refused with 400 naming the element; nothing is changed."""
+    b64a, kida = ed25519_pin(tmp_path / "a.pem")
+    nine = [ed25519_pin(tmp_path / f"k{i}.pem")[0] for i in range(9)]
+    cases = [
+        ("AAAA", "must be a list of at most 8 pinned keys, each " + KEYS_FORM),
+        ({"0": b64a}, "must be a list of at most 8 pinned keys, each " + KEYS_FORM),
+        (nine, "must be a list of at most 8 pinned keys, each " + KEYS_FORM),
+        (["xyz"], "keys[0]: 'xyz' is not standard base64"),
+        ([b64a, "xyz"], "keys[1]: 'xyz' is not standard base64"),
+        ([b64a, 7], "keys[1]: must be a string: " + KEYS_FORM),
+        ([""], "keys[0]: '' is not standard base64"),
+        (["AAECAw=="], "keys[0]: 'AAECAw==' is 4 bytes, not a 32-byte Ed25519 public key"),
+        ([b64a + " until 2027-02-29T00:00:00Z"],
+         "keys[0]: '2027-02-29T00:00:00Z' after until is not a UTC time YYYY-MM-DDTHH:MM:SSZ"),
+        ([b64a + " until 2027-01-01"],
+         "keys[0]: '2027-01-01' after until is not a UTC time YYYY-MM-DDTHH:MM:SSZ"),
+        ([b64a + " since 2027-01-01T00:00:00Z"],
+         f"keys[0]: '{b64a} since 2027-01-01T00:00:00Z' must be " + KEYS_FORM),
+        ([b64a, nine[0], b64a + " until 2099-01-01T00:00:00Z"],
+         f"keys[2]: key {kida} is listed twice (first at keys[0])"),
+    ]
+    for keys, reason in cases:
+        status, _, r = node.admin.post("/api/peers", {"name": "hub", "kind": "relay",
+                                                      "keys": keys})
+        assert status == 400 and r == {"error": "bad_field", "field": "keys",
+                                       "reason": reason}, (keys, r)
+    assert node.admin.get("/api/peers/hub")[0] == 404
+    status, _, r = node.admin.post("/api/peers", {"name": "hub", "kind": "relay",
+                                                  "keys": [b64a]})
+    assert status == 201, r
+    for keys, reason in cases:
+        status, _, r = node.admin.put("/api/peers/hub", {"kind": "relay", "keys": keys})
+        assert status == 400 and r == {"error": "bad_field", "field": "keys",
+                                       "reason": reason}, (keys, r)
+    assert node.admin.get("/api/peers/hub")[2]["keys"] == [
+        {"kid": kida, "key": b64a, "until": None}]
 
 
 def test_config_peer_shows_pinned_keys(keyed_node):
-    """A config peer's pins: key ids and ends, never the keys; its directory-trusted too.
-    Both read-only."""
+    """A config peer's pins, as an API peer's: key ids, the (public) keys and ends; its
+    directory-trusted too. Both read-only."""
     node = keyed_node
     [(b64a, kida), (b64b, kidb)] = node.pins
-    want = [{"kid": kida, "until": None}, {"kid": kidb, "until": "2099-01-01T00:00:00Z"}]
+    want = [{"kid": kida, "key": b64a, "until": None},
+            {"kid": kidb, "key": b64b, "until": "2099-01-01T00:00:00Z"}]
     status, _, p = node.admin.get("/api/peers/relayk")
     assert status == 200, p
     assert p["keys"] == want and p["directory_trusted"] is True and p["read_only"] is True
     listed = {p["name"]: p for p in node.admin.get("/api/peers")[2]}
     assert listed["relayk"]["keys"] == want and listed["relayk"]["directory_trusted"] is True
     assert listed["cfgpeer"]["keys"] == []
-    for path in ("/api/peers", "/api/peers/relayk"):
-        text = json.dumps(node.admin.get(path)[2])
-        assert b64a not in text and b64b not in text
     status, _, r = node.admin.put("/api/peers/relayk", {"kind": "relay",
                                                         "directory_trusted": False})
     assert status == 409 and r["error"] == "read_only", r

@@ -2,7 +2,8 @@
 (docs/trust.md): node keys and GET /v1/keys, a chain of three nodes whose attestation and
 report the receiving carriers verify with only the published keys (trustcheck.py: the
 openssl command line and hashlib, not the relay's code), and a relay refusing tampered,
-unknown-key, expired-key and unsigned input from a peer whose keys it pins."""
+unknown-key, expired-key and unsigned input from a peer whose keys it pins — in its config
+file or over the admin API."""
 import base64
 import copy
 import hashlib
@@ -15,6 +16,7 @@ import threading
 import pytest
 
 import trustcheck
+from admin_client import admin_listener_extra, admin_session
 from conftest import BINARY, ROOT, Peer, free_port, node_config, write_config
 
 CTL = os.environ.get("INTERLINKCTL", os.path.join(ROOT, "build", "interlinkctl"))
@@ -251,6 +253,12 @@ def test_a_pulled_message_carries_its_attestation(tmp_path, start_daemon):
 def signed_by_a(tmp_path, start_daemon, fake_carrier):
     """Node A (its key ka) pushing to a fake "node-b": the envelope A signs, as B would get
     it, and the peer sections B needs to take it."""
+    env, ka, _ = sign_at_a(tmp_path, start_daemon, fake_carrier)
+    return env, ka
+
+
+def sign_at_a(tmp_path, start_daemon, fake_carrier):
+    """signed_by_a's envelope and key, and node A itself (its GET /v1/keys)."""
     capture = fake_carrier()
     ka = NodeKey(tmp_path / "a.pem")
     origin = Peer("origin", owns=["+8210"])
@@ -261,7 +269,7 @@ def signed_by_a(tmp_path, start_daemon, fake_carrier):
     _, env = capture.wait_for(1)[0]
     assert trustcheck.verify_chain(env, trustcheck.fetch_keys(a.base_url)) == [
         ("node-a", "owned")]
-    return env, ka
+    return env, ka, a
 
 
 def start_b(tmp_path, start_daemon, fake_carrier, a_pins, name="node-b"):
@@ -361,6 +369,67 @@ def test_a_relay_without_pins_passes_the_chain_on(tmp_path, start_daemon, fake_c
     _, out = dest_carrier.wait_for(1)[0]
     keys = {**trustcheck.fetch_keys(b.base_url), **pinned_keys(ka, "node-a")}
     assert trustcheck.verify_chain(out, keys) == [("node-a", "owned"), ("node-b", "relayed")]
+
+
+# ------------------------------------------- pins set over the admin API
+
+def test_a_relay_peer_made_over_the_admin_api_pins_keys(tmp_path, start_daemon, fake_carrier):
+    """B knows A only as a relay peer created over B's admin API, with the key A publishes
+    (GET /v1/keys) pinned by "keys": A's signed message is taken and delivered with its chain
+    verifiable by the carrier; a tampered one is refused. After a PUT of the peer without the
+    pin, B checks nothing from A, as for any relay peer without pins."""
+    env, ka, a = sign_at_a(tmp_path, start_daemon, fake_carrier)
+    published = a.call("GET", "/v1/keys")[2]["keys"][0]
+    assert published["kid"] == ka.kid and published["public_key"] == ka.b64
+    dest_carrier = fake_carrier()
+    dest = Peer("dest", owns=["+8220"], endpoints=[dest_carrier.url])
+    port, admin_port = free_port(), free_port()
+    text = node_config(tmp_path / "data-node-b", port, admin_port, peers=[dest],
+                       routes=['route { prefix = "+8220" peer = "dest" }'], node_id="node-b",
+                       delivery=FAST)
+    text = text.replace(f"  port = {admin_port}\n}}",
+                        f"  port = {admin_port}\n{admin_listener_extra()}}}")
+    b = start_daemon(text, name="node-b.conf", base_url=f"http://127.0.0.1:{port}")
+    admin = admin_session(f"http://127.0.0.1:{admin_port}", b)
+    status, _, r = admin.post("/api/peers", {"name": "node-a", "kind": "relay",
+                                             "keys": [published["public_key"]]})
+    assert status == 201, r
+    assert r["peer"]["keys"] == [{"kid": ka.kid, "key": ka.b64, "until": None}], r
+    token = r["token"]
+
+    # another upstream rid (a relay's messages are told apart by it), the text changed
+    tampered = dict(env, rid="01JDQ5X3M6T9W8E4R2V7C1B0KA", text="signed by Mallory")
+    status, _, body = b.call("POST", "/v1/messages", tampered, token=token)
+    assert status == 403 and body == {"error": "bad_attestation", "field": "att",
+                                      "reason": "att[0]: signature does not verify"}, body
+    bad = copy.deepcopy(env)
+    bad["att"][0]["kid"] = "0123456789abcdef"
+    status, _, body = b.call("POST", "/v1/messages", bad, token=token)
+    assert status == 403 and body["reason"] == "att[0]: unknown key id 0123456789abcdef", body
+    # the genuine envelope: taken, and delivered with B's link after A's
+    status, _, body = b.call("POST", "/v1/messages", env, token=token)
+    assert status == 202, body
+    _, out = dest_carrier.wait_for(1)[0]
+    keys = {**trustcheck.fetch_keys(b.base_url), **trustcheck.fetch_keys(a.base_url)}
+    assert trustcheck.verify_chain(out, keys) == [("node-a", "owned"), ("node-b", "relayed")]
+    assert out["att"][1]["peer"] == "node-a"
+
+    # the peer replaced without keys: nothing is checked, the tampered chain is passed on
+    status, _, r = admin.put("/api/peers/node-a", {"kind": "relay"})
+    assert status == 200 and r["peer"]["keys"] == [], r
+    status, _, body = b.call("POST", "/v1/messages", tampered, token=token)
+    assert status == 202 and body["status"] == "queued", body
+    _, out = dest_carrier.wait_for(2)[1]
+    assert out["text"] == "signed by Mallory"
+    assert [x["node"] for x in out["att"]] == ["node-a", "node-b"]
+    with pytest.raises(trustcheck.TrustError, match=r"att\[0\]"):
+        trustcheck.verify_chain(out, keys)
+    # pinned again (as the console's edit form saves it back): refused again
+    status, _, r = admin.put("/api/peers/node-a", {"kind": "relay", "keys": [ka.b64]})
+    assert status == 200, r
+    status, _, body = b.call("POST", "/v1/messages",
+                             dict(tampered, rid="01JDQ5X3M6T9W8E4R2V7C1B0KB"), token=token)
+    assert status == 403 and body["reason"] == "att[0]: signature does not verify", body
 
 
 # --------------------------------------- fetching a peer's keys to pin them

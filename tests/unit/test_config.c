@@ -118,6 +118,17 @@ static int parse(const char *tmpl, struct relay_config **out, char *err, size_t 
 #define K2     "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
 #define K2_KID "72dbb7336c767800"
 #define KEYS(list) PEER(AUTH OWNS "\nkeys = {" list "}")
+/* Eight distinct keys (bytes 0x40 to 0x47, one per key), a line each, and a ninth (0x48). */
+#define KEYS8                                                                                      \
+	"\"QEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEA=\",\n"                                      \
+	"\"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=\",\n"                                      \
+	"\"QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=\",\n"                                      \
+	"\"Q0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0M=\",\n"                                      \
+	"\"REREREREREREREREREREREREREREREREREREREREREQ=\",\n"                                      \
+	"\"RUVFRUVFRUVFRUVFRUVFRUVFRUVFRUVFRUVFRUVFRUU=\",\n"                                      \
+	"\"RkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkY=\",\n"                                      \
+	"\"R0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0c=\""
+#define KEY9 "\"SEhISEhISEhISEhISEhISEhISEhISEhISEhISEhISEg=\""
 
 /* ------------------------------------------------------------- bad files */
 
@@ -396,6 +407,7 @@ static const struct bad bad_cases[] = {
      "t.conf:6: peer \"p\": keys: key " K1_KID " is listed twice (first at line 5)"},
     {MIN PEER(AUTH OWNS "\nkeys = {\"" K1 "\"}\nkeys = {\"" K2 "\"}"),
      "t.conf:6: peer \"p\": keys is given twice (first at line 5)"},
+    {MIN KEYS(KEYS8 ",\n" KEY9), "t.conf:13: peer \"p\": keys lists 9 keys; a peer pins at most 8"},
     /* trust */
     {MIN "trust {\n key-valid-until = \"2027-13-01T00:00:00Z\"\n}\n",
      "t.conf:4: trust: key-valid-until must be a UTC time such as \"2027-01-01T00:00:00Z\""},
@@ -577,6 +589,11 @@ static void test_trust(void **state)
 	assert_true(p->keys[1].until_ms == 1798761600000LL);
 	assert_int_equal(p->keys[1].pub[0], 0x20);
 	assert_int_equal(p->keys[1].pub[31], 0x3f);
+	relay_config_free(c);
+	if (parse(MIN KEYS(KEYS8), &c, err, sizeof(err)) != 0) /* eight: the most */
+		fail_msg("%s", err);
+	assert_int_equal(c->peers[0].n_keys, ROUTE_PINS_MAX);
+	assert_int_equal(c->peers[0].keys[7].pub[0], 0x47);
 	relay_config_free(c);
 	if (parse(MIN "trust { }\n" PEER_OK, &c, err, sizeof(err)) != 0)
 		fail_msg("%s", err);

@@ -840,6 +840,12 @@ static void assert_same_peer(const struct route_peer *a, const struct route_peer
 	assert_int_equal(a->max_queue, b->max_queue);
 	assert_int_equal(a->suspended, b->suspended);
 	assert_int_equal(a->dir_trusted, b->dir_trusted);
+	assert_int_equal(a->n_pins, b->n_pins);
+	for (size_t i = 0; i < a->n_pins; i++) {
+		assert_string_equal(a->pins[i].kid, b->pins[i].kid);
+		assert_memory_equal(a->pins[i].pub, b->pins[i].pub, 32);
+		assert_true(a->pins[i].until_ms == b->pins[i].until_ms);
+	}
 }
 
 static void test_store_roundtrip(void **state)

@@ -1,7 +1,9 @@
 /*
  * Unit tests for trust between nodes (relay_trust.c): the node key file, statements byte for
- * byte, batches signed once under a Merkle root, tampering anywhere, pins, and the checks
- * made when an envelope comes in and goes out (two or three trust objects standing for nodes).
+ * byte, batches signed once under a Merkle root, tampering anywhere, pins (held by the route
+ * table, as relay_node puts config peers there and the admin API its own), the pin text, and
+ * the checks made when an envelope comes in and goes out (two or three trust objects standing
+ * for nodes, each with the route table it verifies with).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +29,14 @@
 
 static char dir[64];
 static unsigned char hello[] = "hello";
+
+/* The route table each test node verifies with (its config's peers and pins, as relay_node's
+ * peer_from_conf hands them to routing), by node. */
+#define TABLES_MAX 16
+static struct {
+	const struct relay_config *cfg;
+	struct route_table *rt;
+} tables[TABLES_MAX];
 
 /* ------------------------------------------------------------- helpers */
 
@@ -71,7 +81,7 @@ static struct relay_config *cfg_new(const char *id, const struct pin_spec *pins,
 	cfg->peers = calloc(8, sizeof(*cfg->peers));
 	for (size_t i = 0; i < n; i++) {
 		struct relay_peer_conf *p = peer_get(cfg, pins[i].peer);
-		struct relay_pin *k = &p->keys[p->n_keys++];
+		struct route_pin *k = &p->keys[p->n_keys++];
 
 		memcpy(k->pub, relay_trust_public(pins[i].key->trust.keys), 32);
 		memcpy(k->kid, relay_trust_kid(pins[i].key->trust.keys), sizeof(k->kid));
@@ -80,10 +90,68 @@ static struct relay_config *cfg_new(const char *id, const struct pin_spec *pins,
 	return cfg;
 }
 
+/* A table of cfg's peers (relays) with their pins. */
+static struct route_table *table_of(const struct relay_config *cfg)
+{
+	struct route_table *t = route_table_new();
+
+	assert_non_null(t);
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const struct relay_peer_conf *c = &cfg->peers[i];
+		struct route_peer p = {.name = c->name, .kind = ROUTE_PEER_RELAY, .pins = c->keys,
+				       .n_pins = c->n_keys};
+
+		assert_int_equal(route_table_add_peer(t, &p), 0);
+	}
+	return t;
+}
+
+/* Sets (or, with NULL, drops) the table node cfg verifies with; the old one is freed. */
+static void rt_set(const struct relay_config *cfg, struct route_table *rt)
+{
+	size_t free_slot = TABLES_MAX;
+
+	for (size_t i = 0; i < TABLES_MAX; i++) {
+		if (tables[i].cfg == cfg) {
+			route_table_free(tables[i].rt);
+			tables[i].rt = rt;
+			if (!rt)
+				tables[i].cfg = NULL;
+			return;
+		}
+		if (!tables[i].cfg && free_slot == TABLES_MAX)
+			free_slot = i;
+	}
+	if (!rt)
+		return;
+	assert_true(free_slot < TABLES_MAX);
+	tables[free_slot].cfg = cfg;
+	tables[free_slot].rt = rt;
+}
+
+static const struct route_table *rt_of(const struct relay_config *cfg)
+{
+	for (size_t i = 0; i < TABLES_MAX; i++)
+		if (tables[i].cfg == cfg)
+			return tables[i].rt;
+	fail_msg("no table for %s", cfg->node_id);
+	return NULL;
+}
+
+/* Peer i of the node's table (config order). */
+static const struct route_peer *tpeer(const struct relay_config *cfg, size_t i)
+{
+	const struct route_peer *p = route_table_peer_at(rt_of(cfg), i);
+
+	assert_non_null(p);
+	return p;
+}
+
 static void cfg_free(struct relay_config *cfg)
 {
 	if (!cfg)
 		return;
+	rt_set(cfg, NULL);
 	relay_trust_free(cfg->trust.keys);
 	for (size_t i = 0; i < cfg->n_peers; i++) {
 		free(cfg->peers[i].name);
@@ -103,7 +171,21 @@ static struct relay_config *node(const char *id, const struct pin_spec *pins, si
 	char err[256];
 
 	assert_int_equal(relay_trust_open(cfg, &cfg->trust.keys, err, sizeof(err)), 0);
+	rt_set(cfg, table_of(cfg));
 	return cfg;
+}
+
+/* relay_trust_verify and relay_trust_check_in at node v: its key cache, its table. */
+static int verify(const struct relay_config *v, const char *stmt, size_t len,
+		  const struct relay_sig *sig, const char *peer, char *why, size_t whylen)
+{
+	return relay_trust_verify(v->trust.keys, rt_of(v), stmt, len, sig, peer, why, whylen);
+}
+
+static int check_in(const struct relay_config *v, const struct route_peer *peer,
+		    const struct relay_envelope *e, char *why, size_t whylen)
+{
+	return relay_trust_check_in(v->trust.keys, rt_of(v), peer, e, why, whylen);
 }
 
 static void set_addr(struct route_addr *a, const char *s)
@@ -161,8 +243,8 @@ static void link_add(struct relay_envelope *e, struct relay_att *arr,
 	snprintf(e->hops[e->n_hops++], sizeof(e->hops[0]), "%s", signer->node_id);
 }
 
-/* Verifies link i of e (its own statement) with verifier t; returns the code. */
-static int link_verify(struct relay_trust *t, const struct relay_envelope *e, size_t i,
+/* Verifies link i of e (its own statement) with node v's key cache and table; the code. */
+static int link_verify(const struct relay_config *v, const struct relay_envelope *e, size_t i,
 		       const char *peer, char *why, size_t whylen)
 {
 	char st[RELAY_STATEMENT_MAX];
@@ -172,7 +254,8 @@ static int link_verify(struct relay_trust *t, const struct relay_envelope *e, si
 		snprintf(why, whylen, "cannot be stated");
 		return -RELAY_ETRUST;
 	}
-	return relay_trust_verify(t, st, len, &e->att[i].sig, peer, why, whylen);
+	return verify(v, st, len, &e->att[i].sig, peer, why,
+				  whylen);
 }
 
 static void hex(const unsigned char *b, size_t n, char *out)
@@ -483,16 +566,16 @@ static void test_batches(void **state)
 			assert_int_equal(sigs[i].n_proof, depth(i, n));
 			/* one signature for the batch */
 			assert_memory_equal(sigs[i].sig, sigs[0].sig, RELAY_SIG_LEN);
-			assert_int_equal(relay_trust_verify(c->trust.keys, text[i], lens[i],
+			assert_int_equal(verify(c, text[i], lens[i],
 							    &sigs[i], "a", why, sizeof(why)),
 					 0);
 			assert_string_equal(why, "");
-			assert_int_equal(relay_trust_verify(c->trust.keys, text[i], lens[i],
+			assert_int_equal(verify(c, text[i], lens[i],
 							    &sigs[i], NULL, why, sizeof(why)),
 					 0);
 			/* another statement's proof does not fit */
 			if (n > 1)
-				assert_int_equal(relay_trust_verify(c->trust.keys, text[i], lens[i],
+				assert_int_equal(verify(c, text[i], lens[i],
 								    &sigs[(i + 1) % n], NULL, why,
 								    sizeof(why)),
 						 -RELAY_ETRUST);
@@ -536,7 +619,7 @@ static void test_batch_max(void **state)
 	assert_int_equal(relay_trust_sign(a->trust.keys, "big-a", stmts, lens, n, NOW_MS, sigs), 0);
 	for (size_t i = 0; i < n; i += 4099) {
 		assert_int_equal(sigs[i].n_proof, RELAY_PROOF_MAX);
-		assert_int_equal(relay_trust_verify(c->trust.keys, stmts[i], lens[i], &sigs[i],
+		assert_int_equal(verify(c, stmts[i], lens[i], &sigs[i],
 						    NULL, why, sizeof(why)),
 				 0);
 	}
@@ -588,7 +671,7 @@ static void expect(struct chain *ch, unsigned mask)
 	char why[256];
 
 	for (size_t i = 0; i < 2; i++)
-		assert_int_equal(link_verify(ch->c->trust.keys, &ch->e, i, NULL, why, sizeof(why)),
+		assert_int_equal(link_verify(ch->c, &ch->e, i, NULL, why, sizeof(why)),
 				 (mask >> i) & 1 ? -RELAY_ETRUST : 0);
 }
 
@@ -621,8 +704,8 @@ static void test_tamper_statement(void **state)
 
 	(void)state;
 	chain_make(&ch, "tamper");
-	assert_int_equal(link_verify(ch.c->trust.keys, &ch.e, 0, "a", why, sizeof(why)), 0);
-	assert_int_equal(link_verify(ch.c->trust.keys, &ch.e, 1, "b", why, sizeof(why)), 0);
+	assert_int_equal(link_verify(ch.c, &ch.e, 0, "a", why, sizeof(why)), 0);
+	assert_int_equal(link_verify(ch.c, &ch.e, 1, "b", why, sizeof(why)), 0);
 	/* envelope fields: both links cover them */
 	tamper_text(&ch, ch.e.from.text, sizeof(ch.e.from.text), "+821012345679", 3);
 	tamper_text(&ch, ch.e.to.text, sizeof(ch.e.to.text), "eve@line.example", 3);
@@ -630,7 +713,7 @@ static void test_tamper_statement(void **state)
 	TAMPERED(&ch, ch.e.body_len, 4, 3);
 	TAMPERED(&ch, hello[4], 'p', 3);
 	hello[0] = 'j';
-	assert_int_equal(link_verify(ch.c->trust.keys, &ch.e, 0, NULL, why, sizeof(why)),
+	assert_int_equal(link_verify(ch.c, &ch.e, 0, NULL, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	assert_string_equal(why, "signature does not verify");
 	hello[0] = 'h';
@@ -652,20 +735,20 @@ static void test_tamper_statement(void **state)
 	struct relay_att tmp = ch.att[0];
 	ch.att[0] = ch.att[1];
 	ch.att[1] = tmp;
-	assert_int_equal(link_verify(ch.c->trust.keys, &ch.e, 0, NULL, why, sizeof(why)),
+	assert_int_equal(link_verify(ch.c, &ch.e, 0, NULL, why, sizeof(why)),
 			 -RELAY_ETRUST);
-	assert_int_equal(link_verify(ch.c->trust.keys, &ch.e, 1, NULL, why, sizeof(why)),
+	assert_int_equal(link_verify(ch.c, &ch.e, 1, NULL, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	ch.att[1] = ch.att[0];
 	ch.att[0] = tmp;
 	/* a link dropped from the front: the next one's prev no longer holds */
 	ch.e.att = &ch.att[1];
 	ch.e.n_att = 1;
-	assert_int_equal(link_verify(ch.c->trust.keys, &ch.e, 0, NULL, why, sizeof(why)),
+	assert_int_equal(link_verify(ch.c, &ch.e, 0, NULL, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	ch.e.att = ch.att;
 	ch.e.n_att = 2;
-	assert_int_equal(link_verify(ch.c->trust.keys, &ch.e, 1, NULL, why, sizeof(why)), 0);
+	assert_int_equal(link_verify(ch.c, &ch.e, 1, NULL, why, sizeof(why)), 0);
 	chain_free(&ch);
 }
 
@@ -682,14 +765,14 @@ static void test_tamper_sig(void **state)
 	(void)state;
 	assert_int_equal(relay_trust_sign(a->trust.keys, "sig-a", stmts, lens, 3, NOW_MS, sigs), 0);
 	for (size_t i = 0; i < 3; i++)
-		assert_int_equal(relay_trust_verify(c->trust.keys, stmts[i], lens[i], &sigs[i], "a",
+		assert_int_equal(verify(c, stmts[i], lens[i], &sigs[i], "a",
 						    why, sizeof(why)),
 				 0);
 	/* each byte of the signature */
 	for (size_t b = 0; b < RELAY_SIG_LEN; b++) {
 		s = sigs[0];
 		s.sig[b] ^= 0x01;
-		assert_int_equal(relay_trust_verify(c->trust.keys, stmts[0], lens[0], &s, "a", why,
+		assert_int_equal(verify(c, stmts[0], lens[0], &s, "a", why,
 						    sizeof(why)),
 				 -RELAY_ETRUST);
 		assert_string_equal(why, "signature does not verify");
@@ -698,50 +781,50 @@ static void test_tamper_sig(void **state)
 	for (size_t i = 0; i < sigs[0].n_proof; i++) {
 		s = sigs[0];
 		s.proof[i].hash[i * 7 % 32] ^= 0x80;
-		assert_int_equal(relay_trust_verify(c->trust.keys, stmts[0], lens[0], &s, NULL, why,
+		assert_int_equal(verify(c, stmts[0], lens[0], &s, NULL, why,
 						    sizeof(why)),
 				 -RELAY_ETRUST);
 		s = sigs[0];
 		s.proof[i].left = !s.proof[i].left;
-		assert_int_equal(relay_trust_verify(c->trust.keys, stmts[0], lens[0], &s, NULL, why,
+		assert_int_equal(verify(c, stmts[0], lens[0], &s, NULL, why,
 						    sizeof(why)),
 				 -RELAY_ETRUST);
 	}
 	s = sigs[0];
 	s.n_proof--;
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmts[0], lens[0], &s, NULL, why,
+	assert_int_equal(verify(c, stmts[0], lens[0], &s, NULL, why,
 					    sizeof(why)),
 			 -RELAY_ETRUST);
 	s = sigs[2];
 	s.proof[s.n_proof++] = sigs[0].proof[0];
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmts[2], lens[2], &s, NULL, why,
+	assert_int_equal(verify(c, stmts[2], lens[2], &s, NULL, why,
 					    sizeof(why)),
 			 -RELAY_ETRUST);
 	s = sigs[0];
 	s.n_proof = RELAY_PROOF_MAX + 1;
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmts[0], lens[0], &s, NULL, why,
+	assert_int_equal(verify(c, stmts[0], lens[0], &s, NULL, why,
 					    sizeof(why)),
 			 -RELAY_ETRUST);
 	/* the root statement's node and at (after a cached success) */
 	s = sigs[1];
 	snprintf(s.node, sizeof(s.node), "sig-b");
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmts[1], lens[1], &s, NULL, why,
+	assert_int_equal(verify(c, stmts[1], lens[1], &s, NULL, why,
 					    sizeof(why)),
 			 -RELAY_ETRUST);
 	s = sigs[1];
 	s.at_ms++;
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmts[1], lens[1], &s, NULL, why,
+	assert_int_equal(verify(c, stmts[1], lens[1], &s, NULL, why,
 					    sizeof(why)),
 			 -RELAY_ETRUST);
 	/* the statement itself */
-	assert_int_equal(relay_trust_verify(c->trust.keys, "one!", 4, &sigs[0], NULL, why,
+	assert_int_equal(verify(c, "one!", 4, &sigs[0], NULL, why,
 					    sizeof(why)),
 			 -RELAY_ETRUST);
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmts[0], 3, &sigs[0], NULL, why,
+	assert_int_equal(verify(c, stmts[0], 3, &sigs[0], NULL, why,
 					    sizeof(why)),
 			 -RELAY_ETRUST);
 	/* still fine untouched (the cache held nothing wrong) */
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmts[1], lens[1], &sigs[1], "a", why,
+	assert_int_equal(verify(c, stmts[1], lens[1], &sigs[1], "a", why,
 					    sizeof(why)),
 			 0);
 	cfg_free(c);
@@ -761,60 +844,185 @@ static void test_pins(void **state)
 	char why[256], expect[256];
 
 	(void)state;
-	assert_true(relay_trust_knows(c->trust.keys, relay_trust_kid(a->trust.keys)));
-	assert_true(relay_trust_knows(c->trust.keys, relay_trust_kid(b->trust.keys)));
-	assert_false(relay_trust_knows(c->trust.keys, relay_trust_kid(c->trust.keys)));
-	assert_false(relay_trust_knows(a->trust.keys, relay_trust_kid(b->trust.keys)));
+	assert_true(relay_trust_knows(rt_of(c), relay_trust_kid(a->trust.keys)));
+	assert_true(relay_trust_knows(rt_of(c), relay_trust_kid(b->trust.keys)));
+	assert_false(relay_trust_knows(rt_of(c), relay_trust_kid(c->trust.keys)));
+	assert_false(relay_trust_knows(rt_of(a), relay_trust_kid(b->trust.keys)));
 	assert_int_equal(relay_trust_sign(a->trust.keys, "pins-a", &stmt, &len, 1, NOW_MS, &sa), 0);
 	assert_int_equal(relay_trust_sign(b->trust.keys, "pins-b", &stmt, &len, 1, NOW_MS, &sb), 0);
 	/* a pin that ended before the signature */
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmt, len, &sa, "a", why, sizeof(why)),
+	assert_int_equal(verify(c, stmt, len, &sa, "a", why, sizeof(why)),
 			 -RELAY_ETRUST);
 	snprintf(expect, sizeof(expect), "key %s expired at 2025-11-26T08:43:34Z",
 		 relay_trust_kid(a->trust.keys));
 	assert_string_equal(why, expect);
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmt, len, &sa, NULL, why, sizeof(why)),
+	assert_int_equal(verify(c, stmt, len, &sa, NULL, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	assert_string_equal(why, expect);
 	/* signed before the end: fine */
 	assert_int_equal(relay_trust_sign(a->trust.keys, "pins-a", &stmt, &len, 1, NOW_MS - 1000,
 					  &sa),
 			 0);
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmt, len, &sa, "a", why, sizeof(why)),
+	assert_int_equal(verify(c, stmt, len, &sa, "a", why, sizeof(why)),
 			 0);
 	/* pinned for another peer */
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmt, len, &sb, "a", why, sizeof(why)),
+	assert_int_equal(verify(c, stmt, len, &sb, "a", why, sizeof(why)),
 			 -RELAY_ETRUST);
 	snprintf(expect, sizeof(expect), "key %s is not pinned for peer a",
 		 relay_trust_kid(b->trust.keys));
 	assert_string_equal(why, expect);
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmt, len, &sb, "b", why, sizeof(why)),
+	assert_int_equal(verify(c, stmt, len, &sb, "b", why, sizeof(why)),
 			 0);
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmt, len, &sb, NULL, why, sizeof(why)),
+	assert_int_equal(verify(c, stmt, len, &sb, NULL, why, sizeof(why)),
 			 0);
 	/* unknown: to a node without pins, or a kid not pinned */
-	assert_int_equal(relay_trust_verify(a->trust.keys, stmt, len, &sb, NULL, why, sizeof(why)),
+	assert_int_equal(verify(a, stmt, len, &sb, NULL, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	snprintf(expect, sizeof(expect), "unknown key id %s", relay_trust_kid(b->trust.keys));
 	assert_string_equal(why, expect);
 	snprintf(sb.kid, sizeof(sb.kid), "0123456789abcdef");
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmt, len, &sb, "b", why, sizeof(why)),
+	assert_int_equal(verify(c, stmt, len, &sb, "b", why, sizeof(why)),
 			 -RELAY_ETRUST);
 	assert_string_equal(why, "unknown key id 0123456789abcdef");
 	/* another pinned kid in a signature it did not make */
 	memcpy(sb.kid, relay_trust_kid(a->trust.keys), sizeof(sb.kid));
 	sb.at_ms = sa.at_ms;
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmt, len, &sb, NULL, why, sizeof(why)),
+	assert_int_equal(verify(c, stmt, len, &sb, NULL, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	assert_string_equal(why, "signature does not verify");
 	/* why is cut, and always ends */
 	char small[8];
-	assert_int_equal(relay_trust_verify(c->trust.keys, stmt, len, &sb, NULL, small,
+	assert_int_equal(verify(c, stmt, len, &sb, NULL, small,
 					    sizeof(small)),
 			 -RELAY_ETRUST);
 	assert_string_equal(small, "signatu");
 	cfg_free(c);
 	cfg_free(b);
+	cfg_free(a);
+}
+
+/* A table of one relay peer, `peer`, pinning n keys (NULL, 0: none). */
+static struct route_table *table_with(const char *peer, const struct route_pin *pins, size_t n)
+{
+	struct route_table *t = route_table_new();
+	struct route_peer p = {.name = peer, .kind = ROUTE_PEER_RELAY, .pins = pins, .n_pins = n};
+
+	assert_non_null(t);
+	assert_int_equal(route_table_add_peer(t, &p), 0);
+	return t;
+}
+
+/* node's key as a pin, until until_ms. */
+static struct route_pin pin_of(const struct relay_config *node, int64_t until_ms)
+{
+	struct route_pin k = {.until_ms = until_ms};
+
+	memcpy(k.pub, relay_trust_public(node->trust.keys), 32);
+	memcpy(k.kid, relay_trust_kid(node->trust.keys), sizeof(k.kid));
+	return k;
+}
+
+/* Pins come from the table the caller holds, not from the config at open: a pin added to the
+ * table (as the admin API adds one) counts at once; one removed is refused even for a batch
+ * verified (and cached) before; one of another peer is not this peer's; and expiry holds. */
+static void test_pins_from_table(void **state)
+{
+	struct relay_config *a = node("tbl-a", NULL, 0), *c = node("tbl-c", NULL, 0);
+	struct route_pin pa = pin_of(a, 0);
+	const char *stmt = "statement\n";
+	size_t len = strlen(stmt);
+	struct relay_sig sa;
+	char why[256], expect[256];
+
+	(void)state;
+	assert_int_equal(relay_trust_sign(a->trust.keys, "tbl-a", &stmt, &len, 1, NOW_MS, &sa), 0);
+	/* c's config pins nothing: unknown */
+	assert_int_equal(verify(c, stmt, len, &sa, "a", why, sizeof(why)), -RELAY_ETRUST);
+	snprintf(expect, sizeof(expect), "unknown key id %s", relay_trust_kid(a->trust.keys));
+	assert_string_equal(why, expect);
+	/* the table pins a's key for peer a: verified, and cached */
+	rt_set(c, table_with("a", &pa, 1));
+	assert_true(relay_trust_knows(rt_of(c), sa.kid));
+	assert_int_equal(verify(c, stmt, len, &sa, "a", why, sizeof(why)), 0);
+	assert_int_equal(verify(c, stmt, len, &sa, NULL, why, sizeof(why)), 0);
+	/* the pin removed (the peer replaced without it): unknown, cache or not */
+	rt_set(c, table_with("a", NULL, 0));
+	assert_false(relay_trust_knows(rt_of(c), sa.kid));
+	assert_int_equal(verify(c, stmt, len, &sa, "a", why, sizeof(why)), -RELAY_ETRUST);
+	assert_string_equal(why, expect);
+	assert_int_equal(verify(c, stmt, len, &sa, NULL, why, sizeof(why)), -RELAY_ETRUST);
+	assert_string_equal(why, expect);
+	/* pinned for another peer only */
+	rt_set(c, table_with("x", &pa, 1));
+	assert_true(relay_trust_knows(rt_of(c), sa.kid));
+	assert_int_equal(verify(c, stmt, len, &sa, "a", why, sizeof(why)), -RELAY_ETRUST);
+	snprintf(expect, sizeof(expect), "key %s is not pinned for peer a",
+		 relay_trust_kid(a->trust.keys));
+	assert_string_equal(why, expect);
+	assert_int_equal(verify(c, stmt, len, &sa, "x", why, sizeof(why)), 0);
+	/* ended before the signature, even though the batch verified before */
+	pa.until_ms = NOW_MS - 1000;
+	rt_set(c, table_with("a", &pa, 1));
+	assert_int_equal(verify(c, stmt, len, &sa, "a", why, sizeof(why)), -RELAY_ETRUST);
+	snprintf(expect, sizeof(expect), "key %s expired at 2025-11-26T08:43:34Z",
+		 relay_trust_kid(a->trust.keys));
+	assert_string_equal(why, expect);
+	pa.until_ms = NOW_MS;
+	rt_set(c, table_with("a", &pa, 1));
+	assert_int_equal(verify(c, stmt, len, &sa, "a", why, sizeof(why)), 0);
+	/* no table at all: nothing is pinned */
+	assert_false(relay_trust_knows(NULL, sa.kid));
+	assert_int_equal(relay_trust_verify(c->trust.keys, NULL, stmt, len, &sa, NULL, why,
+					    sizeof(why)),
+			 -RELAY_ETRUST);
+	snprintf(expect, sizeof(expect), "unknown key id %s", relay_trust_kid(a->trust.keys));
+	assert_string_equal(why, expect);
+	cfg_free(c);
+	cfg_free(a);
+}
+
+/* The pin text the config and the admin API share. */
+static void test_pin_parse(void **state)
+{
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+	    {"", "'' is not standard base64"},
+	    {"xyz", "'xyz' is not standard base64"},
+	    {"AAEC!", "'AAEC!' is not standard base64"},
+	    {"AAECAw==", "'AAECAw==' is 4 bytes, not a 32-byte Ed25519 public key"},
+	    {"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8 until 2027-01-01T00:00:00Z",
+	     "'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8' is not standard base64"},
+	    {"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= until 2027-02-29T00:00:00Z",
+	     "'2027-02-29T00:00:00Z' after until is not a UTC time YYYY-MM-DDTHH:MM:SSZ"},
+	    {"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= until",
+	     "'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= until' must be \"BASE64\" or "
+	     "\"BASE64 until YYYY-MM-DDTHH:MM:SSZ\""},
+	    {"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= since 2027-01-01T00:00:00Z",
+	     "'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= since 2027-01-01T00:00:00Z' must be "
+	     "\"BASE64\" or \"BASE64 until YYYY-MM-DDTHH:MM:SSZ\""},
+	};
+	struct relay_config *a = node("parse-a", NULL, 0);
+	unsigned char b64[64];
+	char text[128], why[256];
+	struct route_pin k;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(relay_pin_parse(bad[i].text, &k, why, sizeof(why)),
+				 -RELAY_ECONFIG);
+		assert_string_equal(why, bad[i].why);
+	}
+	/* a real key: its kid is the node's */
+	EVP_EncodeBlock(b64, relay_trust_public(a->trust.keys), 32);
+	assert_int_equal(relay_pin_parse((char *)b64, &k, why, sizeof(why)), 0);
+	assert_string_equal(k.kid, relay_trust_kid(a->trust.keys));
+	assert_memory_equal(k.pub, relay_trust_public(a->trust.keys), 32);
+	assert_true(k.until_ms == 0);
+	snprintf(text, sizeof(text), "%s \t until  2027-01-01T00:00:00Z", b64);
+	assert_int_equal(relay_pin_parse(text, &k, why, sizeof(why)), 0);
+	assert_true(k.until_ms == 1798761600000LL);
+	assert_string_equal(k.kid, relay_trust_kid(a->trust.keys));
 	cfg_free(a);
 }
 
@@ -824,53 +1032,53 @@ static void test_check_in_message(void **state)
 {
 	struct chain ch;
 	struct relay_config *d = node("in-d", NULL, 0);
-	const struct relay_peer_conf *pb, *pa;
-	struct relay_peer_conf plain = {.name = "plain"};
+	const struct route_peer *pb, *pa;
+	struct route_peer plain = {.name = "plain", .kind = ROUTE_PEER_RELAY};
 	char why[256], expect[256];
 
 	(void)state;
 	chain_make(&ch, "in");
-	pa = &ch.c->peers[0];
-	pb = &ch.c->peers[1];
+	pa = tpeer(ch.c, 0);
+	pb = tpeer(ch.c, 1);
 	assert_string_equal(pb->name, "b");
-	assert_int_equal(relay_trust_check_in(ch.c->trust.keys, pb, &ch.e, why, sizeof(why)), 0);
+	assert_int_equal(check_in(ch.c, pb, &ch.e, why, sizeof(why)), 0);
 	/* from a peer without pins, or one the config does not list: not checked */
-	assert_int_equal(relay_trust_check_in(ch.c->trust.keys, &plain, &ch.e, why, sizeof(why)),
+	assert_int_equal(check_in(ch.c, &plain, &ch.e, why, sizeof(why)),
 			 0);
-	assert_int_equal(relay_trust_check_in(ch.c->trust.keys, NULL, &ch.e, why, sizeof(why)), 0);
+	assert_int_equal(check_in(ch.c, NULL, &ch.e, why, sizeof(why)), 0);
 	/* the last link must be the submitting peer's */
-	assert_int_equal(relay_trust_check_in(ch.c->trust.keys, pa, &ch.e, why, sizeof(why)),
+	assert_int_equal(check_in(ch.c, pa, &ch.e, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	snprintf(expect, sizeof(expect), "att[1]: key %s is not pinned for peer a",
 		 relay_trust_kid(ch.b->trust.keys));
 	assert_string_equal(why, expect);
 	/* ... and name the last hop */
 	snprintf(ch.e.hops[1], sizeof(ch.e.hops[1]), "in-x");
-	assert_int_equal(relay_trust_check_in(ch.c->trust.keys, pb, &ch.e, why, sizeof(why)),
+	assert_int_equal(check_in(ch.c, pb, &ch.e, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	assert_string_equal(why, "att[1]: signed by in-b, but the last hop is in-x");
 	snprintf(ch.e.hops[1], sizeof(ch.e.hops[1]), "in-b");
 	/* a bad earlier link signed by a pinned key */
 	ch.att[0].rid[0] = '9';
-	assert_int_equal(relay_trust_check_in(ch.c->trust.keys, pb, &ch.e, why, sizeof(why)),
+	assert_int_equal(check_in(ch.c, pb, &ch.e, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	assert_string_equal(why, "att[0]: signature does not verify");
 	ch.att[0].rid[0] = '0';
 	/* no chain */
 	ch.e.n_att = 0;
-	assert_int_equal(relay_trust_check_in(ch.c->trust.keys, pb, &ch.e, why, sizeof(why)),
+	assert_int_equal(check_in(ch.c, pb, &ch.e, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	assert_string_equal(why, "no attestation (peer b pins keys)");
 	/* link 0 from a key not pinned here: vouched for by link 1 */
 	message(&ch.e);
 	link_add(&ch.e, ch.att, d, RID_A, "carrier-1", RELAY_LEVEL_OWNED);
 	link_add(&ch.e, ch.att, ch.b, RID_B, "in-d", RELAY_LEVEL_RELAYED);
-	assert_int_equal(relay_trust_check_in(ch.c->trust.keys, pb, &ch.e, why, sizeof(why)), 0);
+	assert_int_equal(check_in(ch.c, pb, &ch.e, why, sizeof(why)), 0);
 	/* the last link from a key not pinned here */
 	message(&ch.e);
 	link_add(&ch.e, ch.att, ch.a, RID_A, "carrier-1", RELAY_LEVEL_OWNED);
 	link_add(&ch.e, ch.att, d, RID_B, "a", RELAY_LEVEL_RELAYED);
-	assert_int_equal(relay_trust_check_in(ch.c->trust.keys, pb, &ch.e, why, sizeof(why)),
+	assert_int_equal(check_in(ch.c, pb, &ch.e, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	snprintf(expect, sizeof(expect), "att[1]: unknown key id %s",
 		 relay_trust_kid(d->trust.keys));
@@ -879,8 +1087,38 @@ static void test_check_in_message(void **state)
 	message(&ch.e);
 	link_add(&ch.e, ch.att, ch.b, RID_A, "carrier-1", RELAY_LEVEL_OWNED);
 	ch.e.n_hops = 0;
-	assert_int_equal(relay_trust_check_in(ch.c->trust.keys, pb, &ch.e, why, sizeof(why)), 0);
+	assert_int_equal(check_in(ch.c, pb, &ch.e, why, sizeof(why)), 0);
 	cfg_free(d);
+	chain_free(&ch);
+}
+
+/* A peer that only the table knows (as the admin API makes one) is checked with its pins; the
+ * same peer replaced without pins is not checked at all. */
+static void test_check_in_table_peer(void **state)
+{
+	struct chain ch;
+	struct route_pin pb;
+	char why[256];
+
+	(void)state;
+	chain_make(&ch, "tp");
+	pb = pin_of(ch.b, 0);
+	rt_set(ch.c, table_with("hub", &pb, 1));
+	assert_int_equal(check_in(ch.c, tpeer(ch.c, 0), &ch.e, why, sizeof(why)), 0);
+	/* a's link is not pinned here any more: vouched for by b's */
+	assert_false(relay_trust_knows(rt_of(ch.c), ch.att[0].sig.kid));
+	ch.att[1].rid[0] = '9';
+	assert_int_equal(check_in(ch.c, tpeer(ch.c, 0), &ch.e, why, sizeof(why)), -RELAY_ETRUST);
+	assert_string_equal(why, "att[1]: signature does not verify");
+	ch.e.n_att = 0;
+	assert_int_equal(check_in(ch.c, tpeer(ch.c, 0), &ch.e, why, sizeof(why)), -RELAY_ETRUST);
+	assert_string_equal(why, "no attestation (peer hub pins keys)");
+	/* replaced without pins: accepted unchecked, whatever it carries */
+	rt_set(ch.c, table_with("hub", NULL, 0));
+	assert_int_equal(check_in(ch.c, tpeer(ch.c, 0), &ch.e, why, sizeof(why)), 0);
+	ch.e.n_att = 2;
+	assert_int_equal(check_in(ch.c, tpeer(ch.c, 0), &ch.e, why, sizeof(why)), 0);
+	assert_string_equal(why, "");
 	chain_free(&ch);
 }
 
@@ -907,24 +1145,24 @@ static void test_check_in_report(void **state)
 
 	(void)state;
 	report(&r);
-	assert_int_equal(relay_trust_check_in(c->trust.keys, &c->peers[0], &r, why, sizeof(why)),
+	assert_int_equal(check_in(c, tpeer(c, 0), &r, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	assert_string_equal(why, "report not signed (peer a pins keys)");
 	report_sign(&r, a);
-	assert_int_equal(relay_trust_check_in(c->trust.keys, &c->peers[0], &r, why, sizeof(why)),
+	assert_int_equal(check_in(c, tpeer(c, 0), &r, why, sizeof(why)),
 			 0);
 	r.status = RELAY_REPORT_FAILED;
-	assert_int_equal(relay_trust_check_in(c->trust.keys, &c->peers[0], &r, why, sizeof(why)),
+	assert_int_equal(check_in(c, tpeer(c, 0), &r, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	assert_string_equal(why, "sig: signature does not verify");
 	r.status = RELAY_REPORT_DELIVERED;
 	snprintf(r.via, sizeof(r.via), "carrier-2");
-	assert_int_equal(relay_trust_check_in(c->trust.keys, &c->peers[0], &r, why, sizeof(why)),
+	assert_int_equal(check_in(c, tpeer(c, 0), &r, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	/* signed by a node whose key is not pinned here: passed on unchecked */
 	report(&r);
 	report_sign(&r, d);
-	assert_int_equal(relay_trust_check_in(c->trust.keys, &c->peers[0], &r, why, sizeof(why)),
+	assert_int_equal(check_in(c, tpeer(c, 0), &r, why, sizeof(why)),
 			 0);
 	cfg_free(c);
 	cfg_free(d);
@@ -975,7 +1213,7 @@ static void test_round_trip(void **state)
 	send_out(&o1, "rt-a", &at_b, &s1);
 	assert_ptr_equal(at_b.att, s1);
 	assert_int_equal(at_b.n_att, 1);
-	assert_int_equal(relay_trust_check_in(b->trust.keys, &b->peers[0], &at_b, why, sizeof(why)),
+	assert_int_equal(check_in(b, tpeer(b, 0), &at_b, why, sizeof(why)),
 			 0);
 	/* b stores it as relayed and sends it to a linked account */
 	at_b.level = RELAY_LEVEL_RELAYED;
@@ -989,17 +1227,17 @@ static void test_round_trip(void **state)
 	assert_string_equal(at_c.att[0].to, "bob@line.example"); /* what a signed */
 	assert_string_equal(at_c.att[1].to, "");
 	assert_string_equal(at_b.att[0].to, ""); /* the stored chain is untouched */
-	assert_int_equal(relay_trust_check_in(c->trust.keys, &c->peers[1], &at_c, why, sizeof(why)),
+	assert_int_equal(check_in(c, tpeer(c, 1), &at_c, why, sizeof(why)),
 			 0);
 	/* without the earlier link's own `to`, a's signature no longer holds */
 	at_c.att[0].to[0] = '\0';
-	assert_int_equal(relay_trust_check_in(c->trust.keys, &c->peers[1], &at_c, why, sizeof(why)),
+	assert_int_equal(check_in(c, tpeer(c, 1), &at_c, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	assert_string_equal(why, "att[0]: signature does not verify");
 	/* nor does the to a linked account unless b's link says so */
 	at_c.att[0].to[0] = 'b';
 	at_c.to = at_b.to;
-	assert_int_equal(relay_trust_check_in(c->trust.keys, &c->peers[1], &at_c, why, sizeof(why)),
+	assert_int_equal(check_in(c, tpeer(c, 1), &at_c, why, sizeof(why)),
 			 -RELAY_ETRUST);
 	free(s1);
 	free(s2);
@@ -1060,7 +1298,7 @@ static void test_sign_out_batch(void **state)
 		assert_int_equal(sent.has_rsig, o[i].add_rsig);
 		if (o[i].add_rsig)
 			assert_string_equal(sent.rsig.node, "so-a");
-		int rc = relay_trust_check_in(b->trust.keys, &b->peers[0], &sent, why, sizeof(why));
+		int rc = check_in(b, tpeer(b, 0), &sent, why, sizeof(why));
 		assert_int_equal(rc, (i == 2 || i == 5) ? -RELAY_ETRUST : 0);
 		free(scratch);
 	}
@@ -1085,6 +1323,9 @@ int main(void)
 		cmocka_unit_test(test_tamper_statement),
 		cmocka_unit_test(test_tamper_sig),
 		cmocka_unit_test(test_pins),
+		cmocka_unit_test(test_pins_from_table),
+		cmocka_unit_test(test_pin_parse),
+		cmocka_unit_test(test_check_in_table_peer),
 		cmocka_unit_test(test_check_in_message),
 		cmocka_unit_test(test_check_in_report),
 		cmocka_unit_test(test_round_trip),
