@@ -136,6 +136,10 @@ static int peers_add(const struct ctl *c)
 		json_object_set_new(o, "outbound_token", json_string(c->outbound));
 	if (c->cert)
 		json_object_set_new(o, "cert_sha256", json_string(c->cert));
+	if (c->n_keys)
+		json_object_set_new(o, "keys", strings(c->keys, c->n_keys));
+	if (c->dir_trusted)
+		json_object_set_new(o, "directory_trusted", json_true());
 	if (!put_int(o, "rate", "rate", c->rate) || !put_int(o, "burst", "burst", c->burst) ||
 	    !put_int(o, "max_size", "max-size", c->max_size) ||
 	    !put_int(o, "max_queue", "max-queue", c->max_queue)) {
@@ -560,6 +564,7 @@ static const struct option longopts[] = {
 	{"from", required_argument, NULL, 'f'},	    {"account", required_argument, NULL, 'A'},
 	{"priority", required_argument, NULL, 'P'}, {"failover", no_argument, NULL, 'F'},
 	{"failover-delay", required_argument, NULL, 'D'},
+	{"key", required_argument, NULL, 'K'},	    {"directory-trusted", no_argument, NULL, 'd'},
 	{NULL, 0, NULL, 0},
 };
 
@@ -596,6 +601,11 @@ static int take_option(struct ctl *c, int opt)
 		if (!add_list(c->owns, &c->n_owns, optarg))
 			return ctl_usage_error("at most %d --owns", CTL_LIST_MAX);
 		break;
+	case 'K':
+		if (!add_list(c->keys, &c->n_keys, optarg))
+			return ctl_usage_error("at most %d --key", CTL_LIST_MAX);
+		break;
+	case 'd': c->dir_trusted = true; break;
 	case 'O': c->outbound = optarg; break;
 	case 'c': c->cert = optarg; break;
 	case 'r': c->rate = optarg; break;
@@ -626,7 +636,7 @@ struct command {
 
 static const struct command commands[] = {
 	{"status", cmd_status, NULL, "", false},
-	{"peers", cmd_peers, "add", "keoOcrbsq", false},
+	{"peers", cmd_peers, "add", "keoOcrbsqKd", false},
 	{"routes", cmd_routes, NULL, "", false},
 	{"route-test", cmd_route_test, "", "f", false},
 	{"queue", cmd_queue, "list", "ptla", false},

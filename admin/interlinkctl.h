@@ -17,7 +17,7 @@
 #define CTL_EXIT_OK 0
 #define CTL_EXIT_API 1   /* the API refused, or could not be reached */
 #define CTL_EXIT_USAGE 2
-#define CTL_LIST_MAX 8   /* --endpoint and --owns given at most this often */
+#define CTL_LIST_MAX 8   /* --endpoint, --owns and --key given at most this often */
 #define CTL_ARG_MAX 256  /* the longest operand or option value taken */
 #define CTL_PATH_MAX 1600 /* a request path: operands %-escaped fit */
 
@@ -29,9 +29,9 @@ struct ctl {
 	unsigned long long seen;
 	const char *kind, *outbound, *cert, *peer, *state, *limit, *after, *from, *account;
 	const char *rate, *burst, *max_size, *max_queue, *priority, *delay;
-	bool failover;
-	const char *endpoints[CTL_LIST_MAX], *owns[CTL_LIST_MAX];
-	size_t n_endpoints, n_owns;
+	bool failover, dir_trusted;
+	const char *endpoints[CTL_LIST_MAX], *owns[CTL_LIST_MAX], *keys[CTL_LIST_MAX];
+	size_t n_endpoints, n_owns, n_keys;
 	char **args; /* the command and its operands */
 	int n_args;
 };

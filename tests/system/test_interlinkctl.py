@@ -1,6 +1,8 @@
 """interlinkctl against a running node: every subcommand with its exit code and the
 lines that matter, --json output that parses, the API's refusals (exit 1 with the
 reason) and usage errors (exit 2). The API token is made through the admin API."""
+import base64
+import hashlib
 import json
 import os
 import re
@@ -168,6 +170,28 @@ def test_status(node):
 
 
 # ------------------------------------------------------ peers and routes
+
+def test_peer_with_pinned_keys_and_directory_trust(node):
+    """--key pins a relay peer's keys (the form `interlinkctl keys` prints), --directory-trusted
+    spares its directory lines the review; the API's refusal of a bad key comes back whole."""
+    k1, k2 = os.urandom(32), os.urandom(32)
+    b1, b2 = base64.b64encode(k1).decode(), base64.b64encode(k2).decode()
+    out = ok(node, "peers", "add", "upstream", "--kind", "relay", "--key", b1,
+             "--key", b2 + " until 2099-01-01T00:00:00Z", "--directory-trusted")
+    assert "peer upstream added" in out
+    [p] = [p for p in as_json(node, "peers", "list") if p["name"] == "upstream"]
+    assert p["directory_trusted"] is True
+    assert p["keys"] == [
+        {"kid": hashlib.sha256(k1).hexdigest()[:16], "key": b1, "until": None},
+        {"kid": hashlib.sha256(k2).hexdigest()[:16], "key": b2, "until": "2099-01-01T00:00:00Z"}]
+    [q] = [p for p in as_json(node, "peers", "list") if p["name"] == "puller"]
+    assert q["directory_trusted"] is False and q["keys"] == []
+    err = refused(node, "peers", "add", "badkey", "--kind", "relay", "--key", "xyz")
+    assert "HTTP 400" in err and "keys[0]: 'xyz' is not standard base64" in err, err
+    assert "badkey" not in [p["name"] for p in as_json(node, "peers", "list")]
+    rc, _, err = ctl(node, "peers", "add", "many", *sum([["--key", b1]] * 9, []))
+    assert rc == 2 and "at most 8 --key" in err, err
+
 
 def test_peers_and_routes(node):
     out = ok(node, "peers", "add", "newco", "--owns", "+8210", "--owns", "newco.example",
