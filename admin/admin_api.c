@@ -725,6 +725,8 @@ enum MHD_Result admin_h_route_test(struct relay_req *req)
 
 /* --------------------------------------------------------------- reload */
 
+#define RELOAD_RETRY_S 60 /* Retry-After when reloads come too fast (relay_node_reload) */
+
 enum MHD_Result admin_h_reload(struct relay_req *req)
 {
 	char err[512] = "";
@@ -735,6 +737,9 @@ enum MHD_Result admin_h_reload(struct relay_req *req)
 	rc = relay_node_reload_file(req->node, err, sizeof(err));
 	if (rc == -RELAY_ECONFIG)
 		return relay_reply_error(req, MHD_HTTP_BAD_REQUEST, "config", NULL, err);
+	if (rc == -RELAY_EAGAIN)
+		return relay_reply_retry(req, MHD_HTTP_SERVICE_UNAVAILABLE, "reload_busy", err,
+		                         RELOAD_RETRY_S);
 	if (rc != 0)
 		return relay_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "reload_failed", NULL,
 		                         err[0] ? err : relay_strerror(rc));

@@ -27,6 +27,7 @@ enum relay_error {
 	RELAY_ELISTEN,     /* a listener could not be started */
 	RELAY_EKEY,        /* a sealed record's key is missing or does not open it */
 	RELAY_ETRUST,      /* an attestation or report signature does not verify (see why) */
+	RELAY_EAGAIN,      /* not now: too many of it lately; retry later (see the message) */
 	RELAY_EMAX_
 };
 
@@ -624,14 +625,16 @@ int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t
 /*
  * Applies a new config (transferred, also on failure): log level, limits,
  * peers and routes. Listener, data-dir and node-id changes need a restart and
- * are logged as such. Returns 0, or -RELAY_ECONFIG with err when the peers or
- * routes cannot be applied (the old ones stay).
+ * are logged as such. Returns 0, -RELAY_ECONFIG with err when the peers or
+ * routes cannot be applied (the old ones stay), or -RELAY_EAGAIN after 64
+ * reloads within 10 minutes (the old config stays).
  */
 int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err,
-		      size_t errlen);
+		      size_t errlen); /* one at a time: relay_node_reload_file serialises */
 
 /* Re-reads the config file in force and applies it (relay_node_reload); for
- * SIGHUP and the admin API. Serialised: one reload at a time. */
+ * SIGHUP and the admin API. Serialised: one reload at a time. At most 64 reloads
+ * within 10 minutes: a config replaced is freed only that long after. */
 int relay_node_reload_file(struct relay_node *n, char *err, size_t errlen);
 
 /* The carrier API's base URL, e.g. "https://127.0.0.1:8443"; borrowed. */
@@ -690,7 +693,8 @@ int relay_node_stats(const struct relay_node *n, struct relay_stats_snapshot *ou
 /* Frees what a snapshot owns and zeroes it; NULL is a no-op. */
 void relay_stats_snapshot_clear(struct relay_stats_snapshot *snap);
 
-/* The config in force (borrowed; valid until the node stops). */
+/* The config in force, borrowed for the call at hand: after a reload replaces it, it stays
+ * valid for RELAY_RETIRED_GRACE_MS (10 minutes), then it is freed. Keep no pointer into it. */
 const struct relay_config *relay_node_config(const struct relay_node *n);
 
 /* For the admin's queue actions: a message became due now (a retry, a release). Wakes

@@ -11,6 +11,7 @@ static const char *const texts[RELAY_EMAX_] = {
 	[RELAY_ELISTEN] = "cannot start listener",
 	[RELAY_EKEY] = "sealed record: its key is missing or does not open it",
 	[RELAY_ETRUST] = "a signature does not verify",
+	[RELAY_EAGAIN] = "not now: retry later",
 };
 
 const char *relay_strerror(int code)

@@ -270,12 +270,16 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 		      size_t errlen)
 {
 	const struct relay_config *cur = relay_cfg(n);
+	int64_t now = relay_now_ms();
 	int rc;
 
+	relay_node_reclaim(n, now);
 	if (n->n_retired == RELAY_RETIRED_MAX) {
-		snprintf(err, errlen, "too many reloads since start: restart to apply");
+		snprintf(err, errlen,
+			 "%d reloads in the last %d minutes: wait a few minutes, or restart",
+			 RELAY_RETIRED_MAX, RELAY_RETIRED_GRACE_MS / 60000);
 		relay_config_free(next);
-		return -RELAY_ECONFIG;
+		return -RELAY_EAGAIN;
 	}
 	if (strcmp(cur->data_dir, next->data_dir) != 0)
 		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=data-dir");
@@ -291,9 +295,23 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 		relay_config_free(next);
 		return rc;
 	}
-	n->retired[n->n_retired++] = atomic_exchange(&n->cfg, next);
+	n->retired[n->n_retired++] =
+		(struct relay_retired){.cfg = atomic_exchange(&n->cfg, next), .since_ms = now};
 	relay_log_set_level(next->log_level);
 	return 0;
+}
+
+void relay_node_reclaim(struct relay_node *n, int64_t now_ms)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n->n_retired; i++) {
+		if (now_ms - n->retired[i].since_ms >= RELAY_RETIRED_GRACE_MS)
+			relay_config_free(n->retired[i].cfg);
+		else
+			n->retired[kept++] = n->retired[i];
+	}
+	n->n_retired = kept;
 }
 
 int relay_node_reload_file(struct relay_node *n, char *err, size_t errlen)
@@ -378,7 +396,7 @@ void relay_node_stop(struct relay_node *n)
 	relay_stats_free(n->stats);
 	relay_limits_free(n->limits);
 	for (size_t i = 0; i < n->n_retired; i++)
-		relay_config_free(n->retired[i]);
+		relay_config_free(n->retired[i].cfg);
 	pthread_mutex_destroy(&n->reload_lock);
 	relay_config_free(atomic_load(&n->cfg));
 	free(n);

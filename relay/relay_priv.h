@@ -187,13 +187,23 @@ struct relay_inbox;    /* relay_inbox.c: long-poll waiters of pull peers */
 struct relay_stats;    /* relay_stats.c: per-peer counters, latency histograms */
 
 #define RELAY_RETIRED_MAX 64
+#define RELAY_RETIRED_GRACE_MS (10 * 60 * 1000)
+
+/* A config a reload replaced, and when. */
+struct relay_retired {
+	struct relay_config *cfg;
+	int64_t since_ms;
+};
 
 struct relay_node {
-	/* The config in force. A reload publishes a new one; the old ones are
-	 * retired, not freed, until the node stops (reloads are rare and small),
-	 * so a reader's pointer stays valid without locks. */
+	/* The config in force. A reload publishes a new one; the old one is retired
+	 * and freed RELAY_RETIRED_GRACE_MS later, so a reader's pointer stays valid
+	 * without locks. The rule for readers (relay_cfg, relay_node_config): borrow
+	 * the config for one call — a handler, one step of the delivery engine, one
+	 * done() — and keep no pointer into it across calls; what must live longer
+	 * is copied (the route table, the listeners' TLS files, the queue's path). */
 	_Atomic(struct relay_config *) cfg;
-	struct relay_config *retired[RELAY_RETIRED_MAX];
+	struct relay_retired retired[RELAY_RETIRED_MAX];
 	size_t n_retired;
 	struct queue *q;
 	struct routing *routing;
@@ -208,6 +218,11 @@ struct relay_node {
 	struct relay_stats *stats; /* the same per peer, and latencies (for /metrics) */
 	atomic_uint_least32_t trace_seq; /* relay_trace.c: the next event's sequence */
 };
+
+/* Frees the retired configs replaced at least RELAY_RETIRED_GRACE_MS before now_ms; the
+ * others stay, oldest first. Called by a reload, under its lock. */
+void relay_node_reclaim(struct relay_node *n, int64_t now_ms);
+
 
 static inline const struct relay_config *relay_cfg(const struct relay_node *n)
 {

@@ -494,6 +494,22 @@ def test_reload(node):
     assert "d:mail.example" in keys
 
 
+
+def test_reloads_too_fast_are_refused_not_fatal(node):
+    """A replaced config is freed ten minutes later (readers may still hold it): 64 reloads
+    are taken within ten minutes, the 65th is refused with 503 and the config in force stays."""
+    for i in range(64):
+        status, _, r = node.admin.post("/api/reload")
+        assert status == 200, (i, r)
+    write_config(node.conf, node.text + 'route { domain = "late.example" peer = "cfgpeer" }\n')
+    status, h, r = node.admin.post("/api/reload")
+    assert status == 503 and r["error"] == "reload_busy", r
+    assert r["reason"] == "64 reloads in the last 10 minutes: wait a few minutes, or restart"
+    assert int(h["Retry-After"]) == 60
+    assert "d:late.example" not in [x["key"] for x in node.admin.get("/api/routes")[2]]
+    assert node.daemon.get("/v1/health")[0] == 200 and node.daemon.proc.poll() is None
+
+
 # ---------------------------------------------------------------- roles
 
 def test_viewer_may_only_look(node):

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "relay/relay.h"
+#include "relay/relay_priv.h" /* struct relay_node, for the retired configs */
 
 /* "@D@" in a text stands for a temporary directory holding cert.pem, key.pem and ca.pem. */
 static char tmpdir[64];
@@ -1058,6 +1058,33 @@ static void test_durations(void **state)
 	check_units(durations, sizeof(durations) / sizeof(durations[0]), relay_parse_duration_ms);
 }
 
+/* A reload retires the config it replaces; each is freed RELAY_RETIRED_GRACE_MS later (under
+ * ASan a double free or a leak fails this), the younger ones stay in order, and so a node
+ * takes any number of reloads over time. */
+static void test_retired_configs_freed_after_grace(void **state)
+{
+	const int64_t g = RELAY_RETIRED_GRACE_MS;
+	struct relay_node n = {.n_retired = 0};
+	char err[256];
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		struct relay_config *c;
+		assert_int_equal(parse(MIN, &c, err, sizeof(err)), 0);
+		n.retired[n.n_retired++] = (struct relay_retired){.cfg = c, .since_ms = i * g / 2};
+	}
+	struct relay_config *second = n.retired[1].cfg, *third = n.retired[2].cfg;
+	relay_node_reclaim(&n, g - 1); /* none is old enough */
+	assert_int_equal(n.n_retired, 3);
+	relay_node_reclaim(&n, g); /* the first: retired exactly the grace ago */
+	assert_int_equal(n.n_retired, 2);
+	assert_ptr_equal(n.retired[0].cfg, second);
+	assert_ptr_equal(n.retired[1].cfg, third);
+	assert_int_equal(n.retired[1].since_ms, g);
+	relay_node_reclaim(&n, 2 * g);
+	assert_int_equal(n.n_retired, 0);
+}
+
 static void test_sizes(void **state)
 {
 	(void)state;
@@ -1076,6 +1103,7 @@ int main(void)
 	    cmocka_unit_test(test_err_buffer),   cmocka_unit_test(test_load),
 	    cmocka_unit_test(test_load_missing), cmocka_unit_test(test_durations),
 	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_retired_configs_freed_after_grace),
 	};
 	size_t nbad = sizeof(bad_cases) / sizeof(bad_cases[0]),
 	       nfix = sizeof(fixed) / sizeof(fixed[0]);
