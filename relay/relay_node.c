@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "relay/relay_priv.h"
 
 int64_t relay_now_ms(void)
@@ -226,6 +228,64 @@ static int load_trust(struct relay_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* Adds a file's contents to the digest, or a marker when it cannot be read. */
+static void digest_file(EVP_MD_CTX *ctx, const char *path)
+{
+	unsigned char buf[4096];
+	FILE *f = path ? fopen(path, "rb") : NULL;
+	size_t n;
+
+	EVP_DigestUpdate(ctx, path ? "F" : "-", 1);
+	if (!f) {
+		EVP_DigestUpdate(ctx, "?", 1);
+		return;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		EVP_DigestUpdate(ctx, buf, n);
+	fclose(f);
+}
+
+/*
+ * SHA-256 of what a listener is started with: address, port, mode, and the contents of its
+ * TLS files — so that a certificate renewed in place, which a reload cannot hand to the
+ * running listener, is noticed and said.
+ */
+static void listener_digest(const struct relay_listener_conf *l, unsigned char out[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char head[320];
+	int len = snprintf(head, sizeof(head), "%s|%u|%d", l->address ? l->address : "",
+			   (unsigned)l->port, (int)l->plain_http);
+
+	memset(out, 0, 32);
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(ctx);
+		return; /* all zero: compares unequal to a real digest, so it warns */
+	}
+	EVP_DigestUpdate(ctx, head, (size_t)len);
+	digest_file(ctx, l->tls_cert);
+	digest_file(ctx, l->tls_key);
+	digest_file(ctx, l->client_ca);
+	EVP_DigestFinal_ex(ctx, out, NULL);
+	EVP_MD_CTX_free(ctx);
+}
+
+/* Logs the listeners whose settings or TLS files changed since the node started. */
+static void listeners_changed(const struct relay_node *n, const struct relay_config *next)
+{
+	const struct relay_listener_conf *l[2] = {&next->carrier, &next->admin};
+	static const char *const key[2] = {"carrier-listener", "admin-listener"};
+
+	for (int i = 0; i < 2; i++) {
+		unsigned char d[32];
+		listener_digest(l[i], d);
+		if (memcmp(d, n->listener_digest[i], sizeof(d)) != 0)
+			relay_log(RELAY_LOG_WARN, "config_needs_restart",
+				  "key=%s reason=\"address, port, TLS files or their contents "
+				  "changed\"", key[i]);
+	}
+}
+
 int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t n_tables,
 		     struct relay_node **out, char *err, size_t errlen)
 {
@@ -239,6 +299,8 @@ int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t
 	}
 	atomic_store(&n->cfg, cfg);
 	n->started_ms = relay_now_ms();
+	listener_digest(&cfg->carrier, n->listener_digest[0]); /* as both listeners start */
+	listener_digest(&cfg->admin, n->listener_digest[1]);
 	atomic_init(&n->trace_seq, (uint_least32_t)n->started_ms); /* events sort by time first */
 	pthread_mutex_init(&n->reload_lock, NULL);
 	if ((rc = make_dirs(cfg->data_dir, err, errlen)) != 0 ||
@@ -285,10 +347,7 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=data-dir");
 	if (strcmp(cur->node_id, next->node_id) != 0)
 		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=node-id");
-	if (strcmp(cur->carrier.address, next->carrier.address) != 0 ||
-	    cur->carrier.port != next->carrier.port ||
-	    cur->carrier.plain_http != next->carrier.plain_http)
-		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=carrier-listener");
+	listeners_changed(n, next);
 	if ((rc = load_keys(n, next, cur, err, errlen)) != 0 ||
 	    (rc = load_trust(next, err, errlen)) != 0 ||
 	    (rc = load_routing(n, next, err, errlen)) != 0) {

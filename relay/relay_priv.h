@@ -205,6 +205,8 @@ struct relay_node {
 	_Atomic(struct relay_config *) cfg;
 	struct relay_retired retired[RELAY_RETIRED_MAX];
 	size_t n_retired;
+	/* what the listeners were started with (relay_node.c listener_digest): carrier, admin */
+	unsigned char listener_digest[2][32];
 	struct queue *q;
 	struct routing *routing;
 	struct relay_limits *limits;

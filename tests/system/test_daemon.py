@@ -1,6 +1,7 @@
 """interlinkd as an operator meets it: command line, config check, start,
 signals, the data directory, TLS and the health endpoint."""
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -122,6 +123,30 @@ def test_tls_listener(tmp_path, start_daemon, tls_files):
     d = start_daemon(text, base_url=f"https://127.0.0.1:{port}", ssl_context=ctx)
     assert d.get("/v1/health") == (200, '{"status":"ok"}')
     d.wait_log(f"carrier_api=https://127.0.0.1:{port}")
+    assert d.stop() == 0
+
+
+def test_certificate_renewed_in_place_asks_for_a_restart(tmp_path, start_daemon, tls_files):
+    """A reload cannot hand a new certificate to the running listener: one renewed at the
+    same path is noticed (by content) and logged as needing a restart; the old one serves."""
+    cert, key, ctx = tls_files
+    mine = tmp_path / "cert.pem"
+    shutil.copy(cert, mine)
+    port = free_port()
+    text = local_config(tmp_path / "data", port, free_port()).replace(
+        "plain-http = true", f'tls-cert = "{mine}"\n  tls-key = "{key}"')
+    d = start_daemon(text, base_url=f"https://127.0.0.1:{port}", ssl_context=ctx)
+    d.signal(signal.SIGHUP)                       # nothing changed: nothing to say
+    d.wait_log("msg=config_reloaded")
+    assert "config_needs_restart" not in d.log_text()
+    with open(mine, "a") as f:                    # the same path, other contents
+        f.write("\n")
+    d.signal(signal.SIGHUP)
+    d.wait_log("msg=config_needs_restart key=carrier-listener")
+    line = [ln for ln in d.log_text().splitlines() if "config_needs_restart" in ln][0]
+    assert 'reason="address, port, TLS files or their contents changed"' in line, line
+    assert "key=admin-listener" not in d.log_text()
+    assert d.get("/v1/health") == (200, '{"status":"ok"}')
     assert d.stop() == 0
 
 
