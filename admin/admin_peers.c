@@ -37,6 +37,8 @@ struct peer_in {
 	char (*owns_buf)[ROUTE_ADDR_DOMAIN_MAX + 1];
 	char cert[HEX_LEN + 1];
 	char token_hash[HEX_LEN + 1];
+	char out_token[OUT_TOKEN_MAX + 1]; /* a kept outbound token (secret: cleansed) */
+	bool keep_out, keep_cert;          /* left out of a PUT: the old ones stay */
 	struct route_pin pins[ROUTE_PINS_MAX];
 	bool rotate;
 	const char *bad, *why; /* the first field at fault */
@@ -47,6 +49,7 @@ static void peer_in_free(struct peer_in *in)
 {
 	free(in->owns);
 	free(in->owns_buf);
+	OPENSSL_cleanse(in->out_token, sizeof(in->out_token));
 }
 
 static json_t *prefix_json(const char *hash)
@@ -257,6 +260,7 @@ static bool get_cert(struct peer_in *in, json_t *v)
 	const char *s = json_string_value(v);
 	size_t n = 0;
 
+	in->keep_cert = !v;
 	if (!v || json_is_null(v))
 		return true;
 	for (; s && *s && n < HEX_LEN; s++) {
@@ -290,6 +294,7 @@ static bool get_scalars(struct peer_in *in, json_t *root, uint64_t max_size)
 	    !(json_is_string(out) && visible_ok(json_string_value(out), OUT_TOKEN_MAX)))
 		return fail(in, "outbound_token", "must be 1-1024 printable characters, no spaces");
 	in->p.outbound_token = json_string_value(out);
+	in->keep_out = !out;
 	if (rot && !json_is_boolean(rot))
 		return fail(in, "rotate_token", "must be true or false");
 	in->rotate = json_is_true(rot);
@@ -380,10 +385,10 @@ static enum MHD_Result peers_list(struct relay_req *req)
 	return admin_reply_json(req, MHD_HTTP_OK, arr);
 }
 
-/* 0, or the peer's state as an error: -ROUTE_ENOTFOUND, -ROUTE_EEXIST, -ROUTE_EREADONLY. Fills
- * the existing token hash and suspension when it exists. */
-static int peer_lookup(struct routing *rt, const char *name, bool want, char hash[HEX_LEN + 1],
-                       bool *suspended)
+/* 0, or the peer's state as an error: -ROUTE_ENOTFOUND, -ROUTE_EEXIST, -ROUTE_EREADONLY. When
+ * it exists (a PUT), what no answer shows back stays as it was: the inbound token's hash, the
+ * suspension, and the outbound token and certificate pin when in leaves them out. */
+static int peer_lookup(struct routing *rt, const char *name, bool want, struct peer_in *in)
 {
 	const struct route_table *t = routing_acquire(rt);
 	const struct route_peer *p = route_table_peer(t, name);
@@ -396,8 +401,17 @@ static int peer_lookup(struct routing *rt, const char *name, bool want, char has
 	else if (!want)
 		rc = -ROUTE_EEXIST;
 	if (p && rc == 0) {
-		snprintf(hash, HEX_LEN + 1, "%s", p->token_sha256 ? p->token_sha256 : "");
-		*suspended = p->suspended;
+		snprintf(in->token_hash, sizeof(in->token_hash), "%s",
+		         p->token_sha256 ? p->token_sha256 : "");
+		in->p.suspended = p->suspended;
+		if (in->keep_out && p->outbound_token) {
+			snprintf(in->out_token, sizeof(in->out_token), "%s", p->outbound_token);
+			in->p.outbound_token = in->out_token;
+		}
+		if (in->keep_cert && p->cert_sha256) {
+			snprintf(in->cert, sizeof(in->cert), "%s", p->cert_sha256);
+			in->p.cert_sha256 = in->cert;
+		}
 	}
 	routing_release(t);
 	return rc;
@@ -410,7 +424,6 @@ static enum MHD_Result peer_write(struct relay_req *req, const char *path_name)
 	enum MHD_Result ret = MHD_YES;
 	char tok[TOKEN_LEN + 1] = "";
 	struct peer_in in;
-	bool susp = false;
 	json_t *root;
 	int rc;
 
@@ -423,8 +436,7 @@ static enum MHD_Result peer_write(struct relay_req *req, const char *path_name)
 		                                 "out of memory", 1);
 		goto out;
 	}
-	rc = peer_lookup(rt, in.p.name, path_name != NULL, in.token_hash, &susp);
-	in.p.suspended = susp;
+	rc = peer_lookup(rt, in.p.name, path_name != NULL, &in);
 	if (rc == 0 && (!path_name || in.rotate) && new_token(tok, in.token_hash) != 0) {
 		ret = relay_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "unavailable", NULL,
 		                        "no randomness for a token");

@@ -409,15 +409,10 @@ function deletePeer(name) {
 }
 
 /* The peer form edits a run-time peer (S.editing) instead of adding one. A PUT replaces the
- * whole definition, so the limits the form does not show go back as they were; an outbound
- * token or a client certificate would be lost (the API never shows them back), so a peer
- * with either is changed over the API, not here. */
+ * whole definition, so the limits the form does not show go back as they were; the outbound
+ * token and the certificate pin, which the API never shows back, stay as they are when the
+ * PUT leaves them out (an outbound token typed in replaces the old one). */
 function editPeer(p) {
-  if (p.outbound_token || p.cert_sha256) {
-    showError('Peer ' + p.name + ' has an outbound token or a client certificate, which the ' +
-      'console cannot show back: change it with PUT /api/peers/' + p.name + ' (docs/admin.md).');
-    return;
-  }
   clearMessages();
   S.editing = p;
   $('peer-name').value = p.name;
@@ -426,6 +421,8 @@ function editPeer(p) {
   $('peer-owns').value = list(p.owns).join(', ');
   $('peer-endpoints').value = list(p.endpoints).map(epUrl).join(', ');
   $('peer-dir-trusted').checked = !!p.directory_trusted;
+  $('peer-outbound').value = '';
+  $('peer-outbound').placeholder = p.outbound_token ? 'set (leave empty to keep it)' : 'none';
   $('peer-keys').value = keysText(p);   /* saved back as they are: a PUT keeps them */
   $('peer-form-title').textContent = 'Edit peer ' + p.name;
   $('peer-submit').textContent = 'Save peer';
@@ -446,6 +443,7 @@ function resetPeerForm() {
   S.editing = null;
   $('peer-form').reset();
   $('peer-name').readOnly = false;
+  $('peer-outbound').placeholder = 'none';
   $('peer-form-title').textContent = 'Add a peer';
   $('peer-submit').textContent = 'Add peer';
   $('peer-cancel').hidden = true;
@@ -458,6 +456,7 @@ $('peer-form').addEventListener('submit', (ev) => {
   const f = formData(ev.target), old = S.editing;
   const body = { kind: f.kind, owns: csv(f.owns), endpoints: csv(f.endpoints),
     directory_trusted: $('peer-dir-trusted').checked, keys: keysLines($('peer-keys').value) };
+  if (f.outbound_token) body.outbound_token = f.outbound_token; /* left out: none, or kept */
   if (old) {
     for (const k of ['rate', 'burst', 'max_size', 'max_queue']) if (old[k] !== undefined) body[k] = old[k];
     act(async () => {

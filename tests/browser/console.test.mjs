@@ -235,6 +235,31 @@ async function main() {
       await page.waitForSelector(row, { state: 'detached' });
     });
 
+    await step('a push peer\'s outbound token: set when added, kept by an edit', async () => {
+      const row = '#peers-table tr[data-peer="pushco"]';
+      const peer = async () => page.evaluate(async () =>
+        (await (await fetch('/api/peers/pushco')).json()));
+      await page.fill('#peer-name', 'pushco');
+      await page.fill('#peer-owns', '+1888');
+      await page.fill('#peer-endpoints', 'https://pushco.example/deliver');
+      await page.fill('#peer-outbound', 'out-secret-1');
+      await page.click('#peer-form button[type=submit]');
+      await page.waitForSelector(row);
+      assert((await peer()).outbound_token === true, 'no outbound token set');
+      await page.click(`${row} button:has-text("Edit")`);
+      assert(await page.inputValue('#peer-outbound') === '', 'the token is shown back');
+      assert((await page.getAttribute('#peer-outbound', 'placeholder')).includes('keep'),
+        'no word that an empty field keeps the token');
+      await page.fill('#peer-owns', '+1888, +1889');
+      await page.click('#peer-form button[type=submit]');
+      await page.waitForSelector(`${row} td:has-text("+1889")`);
+      const p = await peer();
+      assert(p.outbound_token === true, 'the edit dropped the outbound token');
+      assert(!JSON.stringify(p).includes('out-secret-1'), 'the token is shown');
+      await page.click(`${row} button:has-text("Delete")`);
+      await page.waitForSelector(row, { state: 'detached' });
+    });
+
     await step('a relay peer\'s pinned keys: the textarea round trip', async () => {
       const row = '#peers-table tr[data-peer="hub"]';
       const [p1, p2] = HUB_PINS;

@@ -162,6 +162,36 @@ def test_peer_replace_and_rotate(node):
     assert node.admin.put("/api/peers/nobody", {"owns": ["+1"]})[0] == 404
 
 
+def test_peer_replace_keeps_the_secrets_it_leaves_out(node):
+    """No answer shows the outbound token or the certificate pin back, so a PUT that leaves
+    them out keeps them (a client cannot send them back); a value replaces, null removes."""
+    cert = "ab" * 32
+    ep = [node.carrier.url]
+    assert new_peer(node, endpoints=ep, outbound_token="out-1", cert_sha256=cert)[0] == 201
+    assert node.admin.post("/api/routes", {"prefix": "+8210", "peer": "newco"})[0] == 201
+    status, _, body = node.admin.put("/api/peers/newco", {"owns": ["+8210"], "endpoints": ep,
+                                                          "rate": 70})
+    assert status == 200, body
+    p = body["peer"]
+    assert p["outbound_token"] is True and p["cert_sha256"] == cert[:12] and p["rate"] == 70
+    assert submit(node, node.cfg.token, "k-1", "+4930111", "+821012345678")[0] == 202
+    headers, _ = node.carrier.wait_for(1)[0]
+    assert headers["Authorization"] == "Bearer out-1"
+    status, _, body = node.admin.put("/api/peers/newco", {"owns": ["+8210"], "endpoints": ep,
+                                                          "outbound_token": "out-2"})
+    assert status == 200 and body["peer"]["cert_sha256"] == cert[:12], body
+    assert submit(node, node.cfg.token, "k-2", "+4930111", "+821012345678")[0] == 202
+    headers, _ = node.carrier.wait_for(2)[1]
+    assert headers["Authorization"] == "Bearer out-2"
+    status, _, body = node.admin.put("/api/peers/newco", {
+        "owns": ["+8210"], "endpoints": ep, "outbound_token": None, "cert_sha256": None})
+    assert status == 200, body
+    assert body["peer"]["outbound_token"] is False and body["peer"]["cert_sha256"] is None
+    assert submit(node, node.cfg.token, "k-3", "+4930111", "+821012345678")[0] == 202
+    headers, _ = node.carrier.wait_for(3)[2]
+    assert "Authorization" not in headers
+
+
 def test_peer_errors(node):
     assert new_peer(node)[0] == 201
     status, _, body = new_peer(node)
