@@ -224,6 +224,31 @@ static void histogram(struct text *t, const char *name, const char *help,
 
 /* ------------------------------------------------------------------- page */
 
+/* What needs a restart: the listeners' certificate ends (TLS listeners only) and whether the
+ * last reload held a change only a restart applies. */
+static void restart_figures(struct text *t, struct admin *a)
+{
+	struct relay_node_state st;
+	char num[32];
+
+	relay_node_state(a->node, &st);
+	if (st.carrier_cert_end_s || st.admin_cert_end_s)
+		family(t, "interlink_tls_cert_expiry_timestamp_seconds", "gauge",
+		       "When the certificate a listener serves ends (seconds since the epoch).");
+	if (st.carrier_cert_end_s) {
+		snprintf(num, sizeof(num), "%lld", (long long)st.carrier_cert_end_s);
+		sample(t, "interlink_tls_cert_expiry_timestamp_seconds", "listener", "carrier", num);
+	}
+	if (st.admin_cert_end_s) {
+		snprintf(num, sizeof(num), "%lld", (long long)st.admin_cert_end_s);
+		sample(t, "interlink_tls_cert_expiry_timestamp_seconds", "listener", "admin", num);
+	}
+	family(t, "interlink_restart_needed", "gauge",
+	       "1 when the last reload held what only a restart applies: a listener or its TLS "
+	       "files' contents (a renewed certificate), data-dir, node-id.");
+	sample(t, "interlink_restart_needed", NULL, NULL, st.restart_needed ? "1" : "0");
+}
+
 static void node_figures(struct text *t, struct admin *a)
 {
 	struct queue_store_stat st;
@@ -252,6 +277,7 @@ static void node_figures(struct text *t, struct admin *a)
 	family(t, "interlink_uptime_seconds", "gauge", "Seconds since the node started.");
 	snprintf(num, sizeof(num), "%.3f", (double)(relay_now_ms() - c.started_ms) / 1000.0);
 	sample(t, "interlink_uptime_seconds", NULL, NULL, num);
+	restart_figures(t, a);
 }
 
 /* Writes the whole page into t (t->oom tells whether it is complete). */

@@ -651,6 +651,15 @@ struct relay_counters {
 };
 void relay_node_counters(const struct relay_node *n, struct relay_counters *out);
 
+/* For /metrics: when each listener's certificate ends (seconds since the epoch; 0: plain
+ * HTTP, or not readable as a PEM certificate), and whether the last reload held a change
+ * that only a restart applies (a listener, its TLS files' contents, data-dir, node-id). */
+struct relay_node_state {
+	int64_t carrier_cert_end_s, admin_cert_end_s;
+	bool restart_needed;
+};
+void relay_node_state(const struct relay_node *n, struct relay_node_state *out);
+
 /* Per-peer counters and latency histograms since start (relay_stats.c), for /metrics.
  * accepted counts under the submitting peer, when its insert committed (not duplicates);
  * delivered, failed, expired (final) and retried (an attempt failed, another follows) under

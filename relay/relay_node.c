@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "relay/relay_priv.h"
 
@@ -270,20 +272,42 @@ static void listener_digest(const struct relay_listener_conf *l, unsigned char o
 	EVP_MD_CTX_free(ctx);
 }
 
-/* Logs the listeners whose settings or TLS files changed since the node started. */
-static void listeners_changed(const struct relay_node *n, const struct relay_config *next)
+/* Logs the listeners whose settings or TLS files changed since the node started; whether
+ * any did. */
+static bool listeners_changed(const struct relay_node *n, const struct relay_config *next)
 {
 	const struct relay_listener_conf *l[2] = {&next->carrier, &next->admin};
 	static const char *const key[2] = {"carrier-listener", "admin-listener"};
+	bool changed = false;
 
 	for (int i = 0; i < 2; i++) {
 		unsigned char d[32];
 		listener_digest(l[i], d);
-		if (memcmp(d, n->listener_digest[i], sizeof(d)) != 0)
+		if (memcmp(d, n->listener_digest[i], sizeof(d)) != 0) {
 			relay_log(RELAY_LOG_WARN, "config_needs_restart",
 				  "key=%s reason=\"address, port, TLS files or their contents "
 				  "changed\"", key[i]);
+			changed = true;
+		}
 	}
+	return changed;
+}
+
+/* When the first certificate of a listener's tls-cert ends, in seconds since the epoch; 0
+ * for plain HTTP or a file that is not a PEM certificate. */
+static int64_t cert_end(const struct relay_listener_conf *l)
+{
+	BIO *b = !l->plain_http && l->tls_cert ? BIO_new_file(l->tls_cert, "r") : NULL;
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	const ASN1_TIME *end = x ? X509_get0_notAfter(x) : NULL;
+	struct tm tm;
+	int64_t s = 0;
+
+	if (end && ASN1_TIME_to_tm(end, &tm) == 1)
+		s = (int64_t)timegm(&tm);
+	X509_free(x);
+	BIO_free(b);
+	return s > 0 ? s : 0;
 }
 
 int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t n_tables,
@@ -301,8 +325,16 @@ int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t
 	n->started_ms = relay_now_ms();
 	listener_digest(&cfg->carrier, n->listener_digest[0]); /* as both listeners start */
 	listener_digest(&cfg->admin, n->listener_digest[1]);
+	n->cert_end_s[0] = cert_end(&cfg->carrier);
+	n->cert_end_s[1] = cert_end(&cfg->admin);
+	snprintf(n->start_node_id, sizeof(n->start_node_id), "%s", cfg->node_id);
 	atomic_init(&n->trace_seq, (uint_least32_t)n->started_ms); /* events sort by time first */
 	pthread_mutex_init(&n->reload_lock, NULL);
+	if (!(n->start_data_dir = strdup(cfg->data_dir))) {
+		snprintf(err, errlen, "out of memory");
+		rc = -RELAY_ENOMEM;
+		goto fail;
+	}
 	if ((rc = make_dirs(cfg->data_dir, err, errlen)) != 0 ||
 	    (rc = open_store(n, cfg, tables, n_tables, err, errlen)) != 0 ||
 	    (rc = load_keys(n, cfg, NULL, err, errlen)) != 0 ||
@@ -333,6 +365,7 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 {
 	const struct relay_config *cur = relay_cfg(n);
 	int64_t now = relay_now_ms();
+	bool restart;
 	int rc;
 
 	relay_node_reclaim(n, now);
@@ -343,11 +376,14 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 		relay_config_free(next);
 		return -RELAY_EAGAIN;
 	}
-	if (strcmp(cur->data_dir, next->data_dir) != 0)
+	/* compared with the config the node started with: what a restart would change */
+	if ((restart = strcmp(n->start_data_dir, next->data_dir) != 0))
 		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=data-dir");
-	if (strcmp(cur->node_id, next->node_id) != 0)
+	if (strcmp(n->start_node_id, next->node_id) != 0) {
 		relay_log(RELAY_LOG_WARN, "config_needs_restart", "key=node-id");
-	listeners_changed(n, next);
+		restart = true;
+	}
+	restart |= listeners_changed(n, next);
 	if ((rc = load_keys(n, next, cur, err, errlen)) != 0 ||
 	    (rc = load_trust(next, err, errlen)) != 0 ||
 	    (rc = load_routing(n, next, err, errlen)) != 0) {
@@ -356,6 +392,7 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 	}
 	n->retired[n->n_retired++] =
 		(struct relay_retired){.cfg = atomic_exchange(&n->cfg, next), .since_ms = now};
+	atomic_store(&n->restart_needed, restart);
 	relay_log_set_level(next->log_level);
 	return 0;
 }
@@ -410,6 +447,15 @@ void relay_node_counters(const struct relay_node *n, struct relay_counters *out)
 	};
 }
 
+void relay_node_state(const struct relay_node *n, struct relay_node_state *out)
+{
+	*out = (struct relay_node_state){
+		.carrier_cert_end_s = n->cert_end_s[0],
+		.admin_cert_end_s = n->cert_end_s[1],
+		.restart_needed = atomic_load(&((struct relay_node *)n)->restart_needed),
+	};
+}
+
 const char *relay_node_url(const struct relay_node *n)
 {
 	return n->api ? relay_http_url(n->api) : "";
@@ -458,5 +504,6 @@ void relay_node_stop(struct relay_node *n)
 		relay_config_free(n->retired[i].cfg);
 	pthread_mutex_destroy(&n->reload_lock);
 	relay_config_free(atomic_load(&n->cfg));
+	free(n->start_data_dir);
 	free(n);
 }

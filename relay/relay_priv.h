@@ -205,8 +205,13 @@ struct relay_node {
 	_Atomic(struct relay_config *) cfg;
 	struct relay_retired retired[RELAY_RETIRED_MAX];
 	size_t n_retired;
-	/* what the listeners were started with (relay_node.c listener_digest): carrier, admin */
+	/* what the listeners were started with (relay_node.c listener_digest): carrier, admin;
+	 * their certificates' ends; whether the last reload held what only a restart applies */
 	unsigned char listener_digest[2][32];
+	int64_t cert_end_s[2];
+	atomic_bool restart_needed;
+	char start_node_id[RELAY_NODE_ID_MAX + 1];
+	char *start_data_dir;
 	struct queue *q;
 	struct routing *routing;
 	struct relay_limits *limits;

@@ -126,10 +126,11 @@ class Daemon:
             time.sleep(0.05)
         raise AssertionError("interlinkd did not become ready:\n" + self.log_text())
 
-    def wait_log(self, needle, timeout=5):
+    def wait_log(self, needle, timeout=5, count=1):
+        """Waits until the log holds needle (count times)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if needle in self.log_text():
+            if self.log_text().count(needle) >= count:
                 return
             time.sleep(0.05)
         raise AssertionError(f"{needle!r} not in log:\n{self.log_text()}")

@@ -1,10 +1,14 @@
 """interlinkd as an operator meets it: command line, config check, start,
 signals, the data directory, TLS and the health endpoint."""
+import calendar
 import os
 import shutil
 import signal
 import stat
 import subprocess
+import time
+import urllib.error
+import urllib.request
 
 from conftest import BINARY, free_port, local_config, write_config
 
@@ -132,10 +136,18 @@ def test_certificate_renewed_in_place_asks_for_a_restart(tmp_path, start_daemon,
     cert, key, ctx = tls_files
     mine = tmp_path / "cert.pem"
     shutil.copy(cert, mine)
-    port = free_port()
-    text = local_config(tmp_path / "data", port, free_port()).replace(
+    port, admin = free_port(), free_port()
+    text = local_config(tmp_path / "data", port, admin).replace(
         "plain-http = true", f'tls-cert = "{mine}"\n  tls-key = "{key}"')
     d = start_daemon(text, base_url=f"https://127.0.0.1:{port}", ssl_context=ctx)
+    # /metrics: when the certificate ends (for alerts), and no restart needed yet
+    end = subprocess.run(["openssl", "x509", "-enddate", "-noout", "-in", str(cert)],
+                         check=True, capture_output=True, text=True).stdout
+    end = calendar.timegm(time.strptime(end.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y GMT"))
+    m = metrics(admin)
+    assert m["interlink_tls_cert_expiry_timestamp_seconds{listener=\"carrier\"}"] == end
+    assert m["interlink_restart_needed"] == 0
+    assert not any("listener=\"admin\"" in k for k in m)  # plain HTTP: no certificate
     d.signal(signal.SIGHUP)                       # nothing changed: nothing to say
     d.wait_log("msg=config_reloaded")
     assert "config_needs_restart" not in d.log_text()
@@ -147,7 +159,29 @@ def test_certificate_renewed_in_place_asks_for_a_restart(tmp_path, start_daemon,
     assert 'reason="address, port, TLS files or their contents changed"' in line, line
     assert "key=admin-listener" not in d.log_text()
     assert d.get("/v1/health") == (200, '{"status":"ok"}')
+    d.wait_log("msg=config_reloaded", count=2)
+    assert metrics(admin)["interlink_restart_needed"] == 1
+    shutil.copy(cert, mine)                       # put back: nothing to restart for
+    d.signal(signal.SIGHUP)
+    d.wait_log("msg=config_reloaded", count=3)
+    assert metrics(admin)["interlink_restart_needed"] == 0
     assert d.stop() == 0
+
+
+def metrics(admin_port, timeout=30):
+    """{series: value} of the admin listener's /metrics (it starts after the carrier API)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and not line.startswith("#")}
 
 
 def test_log_lines_are_key_value(local_daemon):
