@@ -290,21 +290,26 @@ enum MHD_Result admin_h_status(struct relay_req *req)
 	const struct route_table *t = routing_acquire(rt);
 	const struct route_peer *p;
 	struct relay_counters c;
+	struct relay_node_state ns;
 	int64_t now = relay_now_ms();
 	json_t *peers = json_array(), *root;
 
 	relay_node_counters(req->node, &c);
+	relay_node_state(req->node, &ns);
 	for (size_t i = 0; peers && (p = route_table_peer_at(t, i)); i++)
 		json_array_append_new(peers, status_peer(rt, q, p, now));
 	routing_release(t);
-	root = json_pack("{ss ss sI so s{sI sI sI sI sI sI} so so so}", "node",
+	root = json_pack("{ss ss sI so s{sI sI sI sI sI sI} so so so sb s{so so}}", "node",
 	                 relay_node_config(req->node)->node_id, "version", INTERLINK_VERSION,
 	                 "uptime_s", (json_int_t)((now - c.started_ms) / 1000), "started",
 	                 admin_time_json(c.started_ms), "counters", "accepted", (json_int_t)c.accepted,
 	                 "duplicates", (json_int_t)c.duplicates, "delivered",
 	                 (json_int_t)c.delivered, "failed", (json_int_t)c.failed, "expired",
 	                 (json_int_t)c.expired, "retried", (json_int_t)c.retried, "rates",
-	                 rates_json(a, &c, now), "store", store_json(q), "peers", peers);
+	                 rates_json(a, &c, now), "store", store_json(q), "peers", peers,
+	                 "restart_needed", (int)ns.restart_needed, "certificates", "carrier",
+	                 admin_time_json(ns.carrier_cert_end_s * 1000), "admin",
+	                 admin_time_json(ns.admin_cert_end_s * 1000));
 	return admin_reply_json(req, MHD_HTTP_OK, root);
 }
 

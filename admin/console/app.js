@@ -229,6 +229,16 @@ function tile(k, v, bad) {
     el('div', { class: 'v' }, v), el('div', { class: 'k' }, k));
 }
 
+/* A tile per TLS listener: when its certificate ends; red within CERT_WARN_DAYS. */
+const CERT_WARN_DAYS = 14;
+function certTiles(certs) {
+  return ['carrier', 'admin'].filter((l) => certs[l]).map((l) => {
+    const days = Math.floor((Date.parse(certs[l]) - Date.now()) / 86400000);
+    return tile(l + ' certificate ends', certs[l].slice(0, 10) + ' (' + days + ' d)',
+      days < CERT_WARN_DAYS);
+  });
+}
+
 function renderStatus(st) {
   const c = st.counters || {}, r = st.rates || {}, s = st.store || {};
   $('node-name').textContent = (st.node || '') + (st.version ? ' · ' + st.version : '') +
@@ -241,7 +251,9 @@ function renderStatus(st) {
     tile('accepted / s', (r.accepted_per_s ?? 0).toFixed(1)),
     tile('delivered / s', (r.delivered_per_s ?? 0).toFixed(1)),
     tile('store used of ' + bytes(s.max), bytes(s.used), s.full),
+    ...certTiles(st.certificates || {}),
   );
+  $('restart-banner').hidden = !st.restart_needed;
   $('tiles').firstChild.id = 'tile-accepted';
   drawChart($('chart-rates'), $('legend-rates'), [
     { label: 'accepted / s', values: S.hist.map((h) => h.acc) },

@@ -105,7 +105,7 @@ peer "gamma" {
   for (let i = 0; i < 100; i++) {
     if (p.exitCode !== null) throw new Error('interlinkd exited with ' + p.exitCode);
     try {
-      if ((await fetch(admin + '/')).ok) return { admin, carrier: `http://127.0.0.1:${cport}` };
+      if ((await fetch(admin + '/')).ok) return { admin, carrier: `http://127.0.0.1:${cport}`, conf };
     } catch (e) { /* not listening yet */ }
     await sleep(100);
   }
@@ -369,6 +369,19 @@ async function main() {
     await step('reload the config file from the dashboard', async () => {
       await page.click('#reload');
       await page.waitForSelector('#notice:not([hidden])');
+      assert(await page.isHidden('#restart-banner'), 'a restart is asked for, none is needed');
+    });
+
+    await step('a reload that moves a listener: the dashboard asks for a restart', async () => {
+      const text = fs.readFileSync(node.conf, 'utf8');
+      fs.writeFileSync(node.conf, text.replace('address = "127.0.0.1"', 'address = "localhost"'));
+      await page.click('#reload');
+      await page.waitForSelector('#restart-banner:not([hidden])', { timeout: 10000 });
+      assert((await page.textContent('#restart-banner')).includes('restart'), 'banner text');
+      await shot(page, 'dashboard-restart');
+      fs.writeFileSync(node.conf, text); /* as the node started: nothing to restart for */
+      await page.click('#reload');
+      await page.waitForSelector('#restart-banner', { state: 'hidden', timeout: 10000 });
     });
 
     await step('the queue browser lists the message, without its body', async () => {

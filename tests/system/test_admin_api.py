@@ -110,6 +110,20 @@ def test_status_shape(node):
     assert p["endpoints"] == [{"url": node.carrier.url, "state": "closed"}]
     assert p["read_only"] is True and p["suspended"] is False and p["down"] is False
     assert p["queued"] == 0 and p["delivering"] == 0 and p["oldest_age_s"] == 0
+    # plain HTTP listeners have no certificate; nothing waits for a restart
+    assert s["certificates"] == {"carrier": None, "admin": None}
+    assert s["restart_needed"] is False
+
+
+def test_status_says_a_restart_is_needed(node):
+    """A reload that moves a listener cannot apply it: the status says a restart is needed,
+    until a reload brings back what the node started with."""
+    write_config(node.conf, node.text.replace('address = "127.0.0.1"', 'address = "localhost"', 1))
+    assert node.admin.post("/api/reload")[0] == 200
+    assert node.admin.get("/api/status")[2]["restart_needed"] is True
+    write_config(node.conf, node.text)
+    assert node.admin.post("/api/reload")[0] == 200
+    assert node.admin.get("/api/status")[2]["restart_needed"] is False
 
 
 def test_no_session_401(node):
