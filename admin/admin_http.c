@@ -113,6 +113,7 @@ static void free_principal(struct relay_req *req)
 
 static const struct relay_http_ops admin_ops = {
 	.name = "admin",
+	.listener = RELAY_LISTENER_ADMIN,
 	.authenticate = admin_authenticate,
 	.req_free = free_principal,
 };
@@ -129,9 +130,8 @@ int admin_start(struct relay_node *node, struct admin **out, char *err, size_t e
 	}
 	a->node = node;
 	if ((rc = admin_users_bootstrap(a, err, errlen)) != 0 ||
-	    (rc = relay_http_start(node, &relay_node_config(node)->admin, routes,
-				   sizeof(routes) / sizeof(routes[0]), &admin_ops, a, &a->http, err,
-				   errlen)) != 0) {
+	    (rc = relay_http_start(node, routes, sizeof(routes) / sizeof(routes[0]), &admin_ops,
+				   a, &a->http, err, errlen)) != 0) {
 		admin_sessions_free(a->sessions);
 		free(a);
 		return -1;

@@ -118,6 +118,9 @@ struct relay_route_conf {
 	int line;
 };
 
+/* The two listeners, as relay_http_ops name them. */
+enum relay_listener { RELAY_LISTENER_CARRIER, RELAY_LISTENER_ADMIN, RELAY_LISTENERS };
+
 struct relay_listener_conf {
 	char *address;   /* numeric IPv4/IPv6 address or "localhost" */
 	uint16_t port;
@@ -480,6 +483,10 @@ bool relay_trust_knows(const struct route_table *rt, const char *kid);
  */
 int relay_pin_parse(const char *text, struct route_pin *out, char *why, size_t whylen);
 
+/* Whether each TLS listener's tls-cert and tls-key are a PEM certificate chain and its
+ * key (interlinkd -t): 0, or -RELAY_ELISTEN with the listener and file named in err. */
+int relay_config_check_tls(const struct relay_config *cfg, char *err, size_t errlen);
+
 /* ---------------------------------------------------------- HTTP listeners
  *
  * The frame both listeners (carrier API, admin API) run on (relay_http.c):
@@ -536,19 +543,21 @@ struct relay_http_route {
 
 struct relay_http_ops {
 	const char *name;                          /* in logs: "carrier", "admin" */
+	enum relay_listener listener;              /* whose config section it listens on */
 	int (*authenticate)(struct relay_req *req); /* 0, or -1 after answering */
 	void (*req_free)(struct relay_req *req);   /* frees what authenticate attached */
 };
 
 /*
- * Starts a listener on l with the routes (borrowed: static tables) and hooks;
- * ctx is given to handlers as req->ctx. Returns 0 and *out, or -RELAY_ELISTEN
- * (or -RELAY_ENOMEM) with the reason in err.
+ * Starts the listener ops->listener names, as the node's config has it, with the
+ * routes (borrowed: static tables) and hooks; ctx is given to handlers as req->ctx.
+ * A TLS listener serves a certificate renewed in place from the next reload on
+ * (relay_node_reload). Returns 0 and *out, or -RELAY_ELISTEN (or -RELAY_ENOMEM) with
+ * the reason in err.
  */
-int relay_http_start(struct relay_node *node, const struct relay_listener_conf *l,
-		     const struct relay_http_route *routes, size_t n_routes,
-		     const struct relay_http_ops *ops, void *ctx, struct relay_http **out, char *err,
-		     size_t errlen);
+int relay_http_start(struct relay_node *node, const struct relay_http_route *routes,
+		     size_t n_routes, const struct relay_http_ops *ops, void *ctx,
+		     struct relay_http **out, char *err, size_t errlen);
 /* The base URL, e.g. "https://127.0.0.1:8443"; borrowed. */
 const char *relay_http_url(const struct relay_http *h);
 /* Stops listening and answers suspended requests; the memory stays until
@@ -624,10 +633,13 @@ int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t
 
 /*
  * Applies a new config (transferred, also on failure): log level, limits,
- * peers and routes. Listener, data-dir and node-id changes need a restart and
- * are logged as such. Returns 0, -RELAY_ECONFIG with err when the peers or
- * routes cannot be applied (the old ones stay), or -RELAY_EAGAIN after 64
- * reloads within 10 minutes (the old config stays).
+ * peers and routes, and the TLS listeners' certificates and keys (re-read, even
+ * at the same paths: new handshakes get them, open connections go on). Changes of
+ * a listener's address, port, TLS on or off, or client-ca, and of data-dir and
+ * node-id need a restart and are logged as such. Returns 0, -RELAY_ECONFIG with
+ * err when the peers, routes, certificates or keys cannot be applied (the old
+ * config stays, all of it), or -RELAY_EAGAIN after 64 reloads within 10 minutes
+ * (the old config stays).
  */
 int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err,
 		      size_t errlen); /* one at a time: relay_node_reload_file serialises */

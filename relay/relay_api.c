@@ -34,12 +34,12 @@ static const struct relay_http_route routes[] = {
 
 static const struct relay_http_ops carrier_ops = {
 	.name = "carrier",
+	.listener = RELAY_LISTENER_CARRIER,
 	.authenticate = relay_authenticate,
 };
 
 int relay_api_start(struct relay_node *node, char *err, size_t errlen)
 {
-	return relay_http_start(node, &relay_cfg(node)->carrier, routes,
-				sizeof(routes) / sizeof(routes[0]), &carrier_ops, NULL, &node->api,
-				err, errlen);
+	return relay_http_start(node, routes, sizeof(routes) / sizeof(routes[0]), &carrier_ops,
+				NULL, &node->api, err, errlen);
 }

@@ -19,7 +19,6 @@
 
 #define API_THREADS 2
 #define API_CONN_TIMEOUT_S 60
-#define TLS_FILE_MAX (1024 * 1024)
 #define WATCHDOG_TICK_MS 50
 struct relay_http {
 	struct relay_node *node;
@@ -28,7 +27,9 @@ struct relay_http {
 	const struct relay_http_ops *ops;
 	void *ctx;
 	struct MHD_Daemon *mhd;
-	char *tls_cert, *tls_key, *client_ca; /* PEM text, kept while MHD runs */
+	int tls_slot;    /* relay_tls.c's, or -1: plain HTTP */
+	gnutls_certificate_retrieve_function2 *serve_cert;
+	char *client_ca; /* PEM text, kept while MHD runs */
 	char url[128];
 	/* suspended requests with a deadline, for the watchdog */
 	pthread_mutex_t wd_lock;
@@ -404,36 +405,6 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 		  ((struct relay_http *)cls)->ops->name, relay_log_quote(text, q, sizeof(q)));
 }
 
-/* Reads a whole PEM file into a NUL-terminated string. */
-static char *read_pem(const char *path, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n;
-
-	if (!f) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	buf = malloc(TLS_FILE_MAX + 1);
-	if (!buf) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	n = fread(buf, 1, TLS_FILE_MAX + 1, f);
-	if (ferror(f) || n == 0 || n > TLS_FILE_MAX) {
-		snprintf(err, errlen, "%s: %s", path,
-			 ferror(f) ? strerror(errno) : n ? "larger than 1 MiB" : "empty file");
-		free(buf);
-		buf = NULL;
-		goto out;
-	}
-	buf[n] = '\0';
-out:
-	fclose(f);
-	return buf;
-}
-
 static int resolve(const struct relay_listener_conf *l, struct sockaddr_storage *sa, char *err,
 		   size_t errlen)
 {
@@ -458,16 +429,23 @@ static int resolve(const struct relay_listener_conf *l, struct sockaddr_storage 
 static int load_tls(struct relay_http *api, const struct relay_listener_conf *l, char *err,
 		    size_t errlen)
 {
+	struct relay_tls_cred *cred;
+	char why[512];
+	int rc;
+
 	if (l->plain_http)
 		return 0;
-	api->tls_cert = read_pem(l->tls_cert, err, errlen);
-	if (!api->tls_cert)
-		return -RELAY_ELISTEN;
-	api->tls_key = read_pem(l->tls_key, err, errlen);
-	if (!api->tls_key)
-		return -RELAY_ELISTEN;
+	if ((rc = relay_tls_cred_load(l, &cred, why, sizeof(why))) != 0) {
+		snprintf(err, errlen, "%s listener: %s", api->ops->name, why);
+		return rc;
+	}
+	if ((rc = relay_tls_listen(cred, &api->tls_slot, &api->serve_cert, err, errlen)) != 0) {
+		relay_tls_cred_free(cred);
+		return rc;
+	}
+	atomic_store(&api->node->cert_end_s[api->ops->listener], relay_tls_cred_end(cred));
 	if (l->client_ca) {
-		api->client_ca = read_pem(l->client_ca, err, errlen);
+		api->client_ca = relay_read_pem(l->client_ca, err, errlen);
 		if (!api->client_ca)
 			return -RELAY_ELISTEN;
 	}
@@ -490,10 +468,9 @@ static struct MHD_Daemon *start_mhd(struct relay_http *api, const struct relay_l
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, API_THREADS, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, api};
-	if (api->tls_cert) {
-		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, api->tls_cert};
-		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, api->tls_key};
-	}
+	if (api->serve_cert)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+						    (void *)api->serve_cert};
 	if (api->client_ca)
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, api->client_ca};
 	opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
@@ -502,11 +479,13 @@ static struct MHD_Daemon *start_mhd(struct relay_http *api, const struct relay_l
 				MHD_OPTION_END);
 }
 
-int relay_http_start(struct relay_node *node, const struct relay_listener_conf *l,
-		     const struct relay_http_route *routes, size_t n_routes,
-		     const struct relay_http_ops *ops, void *ctx, struct relay_http **out, char *err,
-		     size_t errlen)
+int relay_http_start(struct relay_node *node, const struct relay_http_route *routes,
+		     size_t n_routes, const struct relay_http_ops *ops, void *ctx,
+		     struct relay_http **out, char *err, size_t errlen)
 {
+	const struct relay_config *cfg = relay_cfg(node);
+	const struct relay_listener_conf *l =
+		ops->listener == RELAY_LISTENER_ADMIN ? &cfg->admin : &cfg->carrier;
 	struct sockaddr_storage sa;
 	struct relay_http *api = calloc(1, sizeof(*api));
 	char host[INET6_ADDRSTRLEN];
@@ -517,7 +496,7 @@ int relay_http_start(struct relay_node *node, const struct relay_listener_conf *
 		return -RELAY_ENOMEM;
 	}
 	*api = (struct relay_http){.node = node, .routes = routes, .n_routes = n_routes,
-				   .ops = ops, .ctx = ctx};
+				   .ops = ops, .ctx = ctx, .tls_slot = -1};
 	pthread_mutex_init(&api->wd_lock, NULL);
 	pthread_cond_init(&api->wd_wake, NULL);
 	if ((rc = resolve(l, &sa, err, errlen)) != 0 || (rc = load_tls(api, l, err, errlen)) != 0)
@@ -541,6 +520,9 @@ int relay_http_start(struct relay_node *node, const struct relay_listener_conf *
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, host, sizeof(host));
 	snprintf(api->url, sizeof(api->url), sa.ss_family == AF_INET6 ? "%s://[%s]:%u" : "%s://%s:%u",
 		 l->plain_http ? "http" : "https", host, l->port);
+	pthread_mutex_lock(&node->reload_lock); /* for relay_node_reload */
+	node->http[ops->listener] = api;
+	pthread_mutex_unlock(&node->reload_lock);
 	*out = api;
 	return 0;
 fail:
@@ -558,6 +540,10 @@ void relay_http_stop(struct relay_http *api)
 {
 	if (!api)
 		return;
+	pthread_mutex_lock(&api->node->reload_lock);
+	if (api->node->http[api->ops->listener] == api)
+		api->node->http[api->ops->listener] = NULL;
+	pthread_mutex_unlock(&api->node->reload_lock);
 	if (api->watchdog_started) {
 		/* answer every suspended request before MHD goes */
 		pthread_mutex_lock(&api->wd_lock);
@@ -570,17 +556,30 @@ void relay_http_stop(struct relay_http *api)
 	if (api->mhd)
 		MHD_stop_daemon(api->mhd);
 	api->mhd = NULL;
+	if (api->tls_slot >= 0) /* no handshake runs any more */
+		relay_tls_release(api->tls_slot);
+	api->tls_slot = -1;
+}
+
+bool relay_http_renew(struct relay_http *api, struct relay_tls_cred *c)
+{
+	if (api->tls_slot < 0) {
+		relay_tls_cred_free(c);
+		return false;
+	}
+	int64_t end = relay_tls_cred_end(c);
+	if (!relay_tls_renew(api->tls_slot, c))
+		return false;
+	atomic_store(&api->node->cert_end_s[api->ops->listener], end);
+	relay_log(RELAY_LOG_INFO, "tls_renewed", "listener=%s not_after=%lld", api->ops->name,
+		  (long long)end);
+	return true;
 }
 
 void relay_http_free(struct relay_http *api)
 {
 	if (!api)
 		return;
-	free(api->tls_cert);
-	if (api->tls_key) {
-		explicit_bzero(api->tls_key, strlen(api->tls_key));
-		free(api->tls_key);
-	}
 	free(api->client_ca);
 	pthread_cond_destroy(&api->wd_wake);
 	pthread_mutex_destroy(&api->wd_lock);

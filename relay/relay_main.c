@@ -202,6 +202,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		if (relay_config_check_tls(cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "interlinkd: %s: %s\n", path, err);
+			relay_config_free(cfg);
+			return 1;
+		}
 		printf("%s: ok\n", path);
 		relay_config_free(cfg);
 		return 0;

@@ -248,9 +248,9 @@ static void digest_file(EVP_MD_CTX *ctx, const char *path)
 }
 
 /*
- * SHA-256 of what a listener is started with: address, port, mode, and the contents of its
- * TLS files — so that a certificate renewed in place, which a reload cannot hand to the
- * running listener, is noticed and said.
+ * SHA-256 of what only a restart hands a listener: address, port, mode, and the contents of
+ * its client-ca — so that one changed, even in place, is noticed and said. Its certificate
+ * and key are not in it: a reload hands them over (reload_tls).
  */
 static void listener_digest(const struct relay_listener_conf *l, unsigned char out[32])
 {
@@ -265,8 +265,6 @@ static void listener_digest(const struct relay_listener_conf *l, unsigned char o
 		return; /* all zero: compares unequal to a real digest, so it warns */
 	}
 	EVP_DigestUpdate(ctx, head, (size_t)len);
-	digest_file(ctx, l->tls_cert);
-	digest_file(ctx, l->tls_key);
 	digest_file(ctx, l->client_ca);
 	EVP_DigestFinal_ex(ctx, out, NULL);
 	EVP_MD_CTX_free(ctx);
@@ -285,7 +283,7 @@ static bool listeners_changed(const struct relay_node *n, const struct relay_con
 		listener_digest(l[i], d);
 		if (memcmp(d, n->listener_digest[i], sizeof(d)) != 0) {
 			relay_log(RELAY_LOG_WARN, "config_needs_restart",
-				  "key=%s reason=\"address, port, TLS files or their contents "
+				  "key=%s reason=\"address, port, TLS on or off, or client-ca "
 				  "changed\"", key[i]);
 			changed = true;
 		}
@@ -293,21 +291,32 @@ static bool listeners_changed(const struct relay_node *n, const struct relay_con
 	return changed;
 }
 
-/* When the first certificate of a listener's tls-cert ends, in seconds since the epoch; 0
- * for plain HTTP or a file that is not a PEM certificate. */
-static int64_t cert_end(const struct relay_listener_conf *l)
+/*
+ * The certificates and keys of the running TLS listeners, loaded from next: into cred[], by
+ * enum relay_listener (NULL where none runs, or next turns TLS off: a restart does that).
+ * 0, or -RELAY_ECONFIG (-RELAY_ENOMEM) with the first one's error, naming the listener and
+ * file, and none loaded.
+ */
+static int load_tls(struct relay_node *n, const struct relay_config *next,
+		    struct relay_tls_cred *cred[RELAY_LISTENERS], char *err, size_t errlen)
 {
-	BIO *b = !l->plain_http && l->tls_cert ? BIO_new_file(l->tls_cert, "r") : NULL;
-	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-	const ASN1_TIME *end = x ? X509_get0_notAfter(x) : NULL;
-	struct tm tm;
-	int64_t s = 0;
+	const struct relay_listener_conf *l[RELAY_LISTENERS] = {&next->carrier, &next->admin};
+	static const char *const name[RELAY_LISTENERS] = {"carrier", "admin"};
+	char why[512];
 
-	if (end && ASN1_TIME_to_tm(end, &tm) == 1)
-		s = (int64_t)timegm(&tm);
-	X509_free(x);
-	BIO_free(b);
-	return s > 0 ? s : 0;
+	for (int i = 0; i < RELAY_LISTENERS; i++) {
+		cred[i] = NULL;
+		if (!n->http[i] || l[i]->plain_http)
+			continue;
+		int rc = relay_tls_cred_load(l[i], &cred[i], why, sizeof(why));
+		if (rc != 0) {
+			snprintf(err, errlen, "%s listener: %s", name[i], why);
+			for (int j = 0; j < i; j++)
+				relay_tls_cred_free(cred[j]);
+			return rc == -RELAY_ENOMEM ? rc : -RELAY_ECONFIG;
+		}
+	}
+	return 0;
 }
 
 int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t n_tables,
@@ -325,8 +334,8 @@ int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t
 	n->started_ms = relay_now_ms();
 	listener_digest(&cfg->carrier, n->listener_digest[0]); /* as both listeners start */
 	listener_digest(&cfg->admin, n->listener_digest[1]);
-	n->cert_end_s[0] = cert_end(&cfg->carrier);
-	n->cert_end_s[1] = cert_end(&cfg->admin);
+	for (int i = 0; i < RELAY_LISTENERS; i++)
+		atomic_init(&n->cert_end_s[i], 0); /* the TLS listeners set theirs as they start */
 	snprintf(n->start_node_id, sizeof(n->start_node_id), "%s", cfg->node_id);
 	atomic_init(&n->trace_seq, (uint_least32_t)n->started_ms); /* events sort by time first */
 	pthread_mutex_init(&n->reload_lock, NULL);
@@ -364,6 +373,7 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 		      size_t errlen)
 {
 	const struct relay_config *cur = relay_cfg(n);
+	struct relay_tls_cred *cred[RELAY_LISTENERS];
 	int64_t now = relay_now_ms();
 	bool restart;
 	int rc;
@@ -384,12 +394,21 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 		restart = true;
 	}
 	restart |= listeners_changed(n, next);
-	if ((rc = load_keys(n, next, cur, err, errlen)) != 0 ||
-	    (rc = load_trust(next, err, errlen)) != 0 ||
-	    (rc = load_routing(n, next, err, errlen)) != 0) {
+	if ((rc = load_tls(n, next, cred, err, errlen)) != 0) {
 		relay_config_free(next);
 		return rc;
 	}
+	if ((rc = load_keys(n, next, cur, err, errlen)) != 0 ||
+	    (rc = load_trust(next, err, errlen)) != 0 ||
+	    (rc = load_routing(n, next, err, errlen)) != 0) {
+		for (int i = 0; i < RELAY_LISTENERS; i++)
+			relay_tls_cred_free(cred[i]);
+		relay_config_free(next);
+		return rc;
+	}
+	for (int i = 0; i < RELAY_LISTENERS; i++)
+		if (cred[i])
+			relay_http_renew(n->http[i], cred[i]);
 	n->retired[n->n_retired++] =
 		(struct relay_retired){.cfg = atomic_exchange(&n->cfg, next), .since_ms = now};
 	atomic_store(&n->restart_needed, restart);
@@ -450,8 +469,8 @@ void relay_node_counters(const struct relay_node *n, struct relay_counters *out)
 void relay_node_state(const struct relay_node *n, struct relay_node_state *out)
 {
 	*out = (struct relay_node_state){
-		.carrier_cert_end_s = n->cert_end_s[0],
-		.admin_cert_end_s = n->cert_end_s[1],
+		.carrier_cert_end_s = atomic_load(&((struct relay_node *)n)->cert_end_s[0]),
+		.admin_cert_end_s = atomic_load(&((struct relay_node *)n)->cert_end_s[1]),
 		.restart_needed = atomic_load(&((struct relay_node *)n)->restart_needed),
 	};
 }

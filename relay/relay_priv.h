@@ -6,6 +6,7 @@
 #ifndef INTERLINK_RELAY_PRIV_H
 #define INTERLINK_RELAY_PRIV_H
 
+#include <gnutls/abstract.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -205,10 +206,11 @@ struct relay_node {
 	_Atomic(struct relay_config *) cfg;
 	struct relay_retired retired[RELAY_RETIRED_MAX];
 	size_t n_retired;
-	/* what the listeners were started with (relay_node.c listener_digest): carrier, admin;
-	 * their certificates' ends; whether the last reload held what only a restart applies */
-	unsigned char listener_digest[2][32];
-	int64_t cert_end_s[2];
+	/* what the listeners were started with (relay_node.c listener_digest), by enum
+	 * relay_listener; the ends of the certificates they serve; whether the last reload
+	 * held what only a restart applies */
+	unsigned char listener_digest[RELAY_LISTENERS][32];
+	atomic_int_least64_t cert_end_s[RELAY_LISTENERS];
 	atomic_bool restart_needed;
 	char start_node_id[RELAY_NODE_ID_MAX + 1];
 	char *start_data_dir;
@@ -218,7 +220,10 @@ struct relay_node {
 	struct relay_inbox *inbox;
 	struct relay_delivery *delivery;
 	struct relay_http *api; /* the carrier listener */
-	pthread_mutex_t reload_lock; /* one reload at a time (SIGHUP, admin) */
+	/* one reload at a time (SIGHUP, admin); guards http, the running listeners by enum
+	 * relay_listener, which a reload hands renewed certificates */
+	pthread_mutex_t reload_lock;
+	struct relay_http *http[RELAY_LISTENERS];
 	int64_t started_ms;
 	/* counters for logs and metrics */
 	atomic_uint_fast64_t accepted, duplicates, delivered, failed, expired, retried;
@@ -245,6 +250,36 @@ void relay_env_limits_for(const struct relay_config *cfg, const struct route_pee
 
 /* Starts the carrier listener on the HTTP frame; sets node->api. */
 int relay_api_start(struct relay_node *node, char *err, size_t errlen);
+
+/* ================================== a TLS listener's certificate (relay_tls.c) */
+
+/* Reads a whole PEM file (at most 1 MiB) into a NUL-terminated string; NULL with
+ * the reason (naming the file) in err. */
+char *relay_read_pem(const char *path, char *err, size_t errlen);
+
+/* A certificate chain and its key, loaded from a listener's tls-cert and tls-key. */
+struct relay_tls_cred;
+/* Loads and checks them (PEM, at most 16 certificates, the key the first's); 0, or
+ * -RELAY_ELISTEN (-RELAY_ENOMEM) with the reason, naming the file, in err. */
+int relay_tls_cred_load(const struct relay_listener_conf *l, struct relay_tls_cred **out,
+			char *err, size_t errlen);
+void relay_tls_cred_free(struct relay_tls_cred *c);
+int64_t relay_tls_cred_end(const struct relay_tls_cred *c); /* s since the epoch, or 0 */
+
+/*
+ * Serving: a TLS listener takes a slot for c (owned from then on) and gives *cb to
+ * libmicrohttpd (MHD_OPTION_HTTPS_CERT_CALLBACK); at most 4 TLS listeners a process.
+ * relay_tls_renew hands new handshakes c (owned) from now on and says whether it
+ * differs from the one served (an identical one is freed); the replaced one stays until
+ * relay_tls_release, called once the listener stopped.
+ */
+int relay_tls_listen(struct relay_tls_cred *c, int *slot, gnutls_certificate_retrieve_function2 **cb,
+		     char *err, size_t errlen);
+bool relay_tls_renew(int slot, struct relay_tls_cred *c);
+void relay_tls_release(int slot);
+/* relay_http.c: the listener serves c (owned) to new handshakes, if it is a TLS one and c
+ * differs from what it serves (logged, and its end published); whether it changed. */
+bool relay_http_renew(struct relay_http *api, struct relay_tls_cred *c);
 
 /* ============================================ authentication (relay_auth.c) */
 

@@ -1,5 +1,6 @@
 """Fixtures for system tests: the real interlinkd on loopback ports, a temporary
 data directory, real HTTP (and TLS with a throwaway certificate)."""
+import calendar
 import hashlib
 import http.server
 import json
@@ -184,15 +185,28 @@ def local_daemon(tmp_path, start_daemon):
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1, made with the openssl command."""
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
+    cert, key, _, _ = make_cert(tmp_path_factory.mktemp("tls"), 2)
+    return cert, key, ssl.create_default_context(cafile=str(cert))
+
+
+def make_cert(directory, days):
+    """A new self-signed certificate and key for 127.0.0.1; (cert, key, its DER, its end)."""
+    cert, key = directory / f"cert-{days}.pem", directory / f"key-{days}.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", str(days),
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    ctx = ssl.create_default_context(cafile=str(cert))
-    return cert, key, ctx
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    end = subprocess.run(["openssl", "x509", "-enddate", "-noout", "-in", str(cert)],
+                         check=True, capture_output=True, text=True).stdout
+    end = calendar.timegm(time.strptime(end.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y GMT"))
+    return cert, key, ssl.PEM_cert_to_DER_cert(cert.read_text()), end
+
+
+def served_cert(port, ctx):
+    """The certificate a new TLS connection to the port is shown (DER)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            return s.getpeercert(binary_form=True)
 
 
 # ---------------------------------------------------------------- peers

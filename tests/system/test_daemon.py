@@ -1,16 +1,17 @@
 """interlinkd as an operator meets it: command line, config check, start,
 signals, the data directory, TLS and the health endpoint."""
-import calendar
+import http.client
 import os
 import shutil
 import signal
+import ssl
 import stat
 import subprocess
 import time
 import urllib.error
 import urllib.request
 
-from conftest import BINARY, free_port, local_config, write_config
+from conftest import BINARY, free_port, local_config, make_cert, served_cert, write_config
 
 
 def run(*args):
@@ -130,41 +131,84 @@ def test_tls_listener(tmp_path, start_daemon, tls_files):
     assert d.stop() == 0
 
 
-def test_certificate_renewed_in_place_asks_for_a_restart(tmp_path, start_daemon, tls_files):
-    """A reload cannot hand a new certificate to the running listener: one renewed at the
-    same path is noticed (by content) and logged as needing a restart; the old one serves."""
-    cert, key, ctx = tls_files
-    mine = tmp_path / "cert.pem"
-    shutil.copy(cert, mine)
+def test_tls_key_not_the_certificates_is_a_clear_error(tmp_path, tls_files):
+    """interlinkd -t checks that each TLS listener's key is its certificate's; so does start."""
+    cert, _, _ = tls_files
+    _, other_key, _, _ = make_cert(tmp_path, 3)
+    conf = write_config(tmp_path / "c.conf", local_config(tmp_path / "data", free_port(),
+                                                          free_port()).replace(
+        "plain-http = true", f'tls-cert = "{cert}"\n  tls-key = "{other_key}"'))
+    why = (f"carrier listener: tls-cert {cert}, tls-key {other_key}: "
+           "The certificate and the given key do not match.")
+    r = run("-t", "-c", str(conf))
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", f"interlinkd: {conf}: {why}\n")
+    r = run("-c", str(conf))
+    assert r.returncode == 1
+    assert f"interlinkd: {why}\n" in r.stderr, r.stderr
+
+
+def test_certificate_renewed_in_place_is_served_after_a_reload(tmp_path, start_daemon):
+    """A certificate and key renewed at the same paths are served to new connections after
+    a reload, with no restart; open connections go on; a broken pair is refused and the
+    served one stays."""
+    old_cert, old_key, old_der, old_end = make_cert(tmp_path, 2)
+    new_cert, new_key, new_der, new_end = make_cert(tmp_path, 5)
+    cert, key = tmp_path / "live-cert.pem", tmp_path / "live-key.pem"
+    shutil.copy(old_cert, cert)
+    shutil.copy(old_key, key)
+    ctx = ssl.create_default_context(cafile=str(old_cert))
+    ctx.load_verify_locations(cafile=str(new_cert))
     port, admin = free_port(), free_port()
     text = local_config(tmp_path / "data", port, admin).replace(
-        "plain-http = true", f'tls-cert = "{mine}"\n  tls-key = "{key}"')
+        "plain-http = true", f'tls-cert = "{cert}"\n  tls-key = "{key}"')
     d = start_daemon(text, base_url=f"https://127.0.0.1:{port}", ssl_context=ctx)
-    # /metrics: when the certificate ends (for alerts), and no restart needed yet
-    end = subprocess.run(["openssl", "x509", "-enddate", "-noout", "-in", str(cert)],
-                         check=True, capture_output=True, text=True).stdout
-    end = calendar.timegm(time.strptime(end.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y GMT"))
+    assert served_cert(port, ctx) == old_der
     m = metrics(admin)
-    assert m["interlink_tls_cert_expiry_timestamp_seconds{listener=\"carrier\"}"] == end
+    assert m["interlink_tls_cert_expiry_timestamp_seconds{listener=\"carrier\"}"] == old_end
     assert m["interlink_restart_needed"] == 0
     assert not any("listener=\"admin\"" in k for k in m)  # plain HTTP: no certificate
-    d.signal(signal.SIGHUP)                       # nothing changed: nothing to say
+    kept = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
+    kept.request("GET", "/v1/health")
+    assert kept.getresponse().read() == b'{"status":"ok"}'
+    kept_sock = kept.sock
+
+    d.signal(signal.SIGHUP)                       # nothing changed: nothing renewed
     d.wait_log("msg=config_reloaded")
-    assert "config_needs_restart" not in d.log_text()
-    with open(mine, "a") as f:                    # the same path, other contents
-        f.write("\n")
+    assert "tls_renewed" not in d.log_text()
+
+    shutil.copy(new_cert, cert)                   # renewed in place
+    shutil.copy(new_key, key)
     d.signal(signal.SIGHUP)
-    d.wait_log("msg=config_needs_restart key=carrier-listener")
-    line = [ln for ln in d.log_text().splitlines() if "config_needs_restart" in ln][0]
-    assert 'reason="address, port, TLS files or their contents changed"' in line, line
-    assert "key=admin-listener" not in d.log_text()
-    assert d.get("/v1/health") == (200, '{"status":"ok"}')
     d.wait_log("msg=config_reloaded", count=2)
-    assert metrics(admin)["interlink_restart_needed"] == 1
-    shutil.copy(cert, mine)                       # put back: nothing to restart for
+    assert f"msg=tls_renewed listener=carrier not_after={new_end}\n" in d.log_text()
+    assert "config_needs_restart" not in d.log_text()
+    assert served_cert(port, ctx) == new_der
+    kept.request("GET", "/v1/health")             # the connection open before goes on
+    assert kept.getresponse().read() == b'{"status":"ok"}'
+    assert kept.sock is kept_sock and kept.sock.getpeercert(binary_form=True) == old_der
+    kept.close()
+    m = metrics(admin)
+    assert m["interlink_tls_cert_expiry_timestamp_seconds{listener=\"carrier\"}"] == new_end
+    assert m["interlink_restart_needed"] == 0
+
+    # a key that is not the certificate's, then a file that is no certificate: refused,
+    # naming the files; the renewed certificate stays served
+    shutil.copy(old_key, key)
     d.signal(signal.SIGHUP)
-    d.wait_log("msg=config_reloaded", count=3)
-    assert metrics(admin)["interlink_restart_needed"] == 0
+    d.wait_log("msg=config_reload_failed")
+    line = [ln for ln in d.log_text().splitlines() if "config_reload_failed" in ln][-1]
+    assert f"carrier listener: tls-cert {cert}, tls-key {key}: " in line, line
+    assert "do not match" in line, line
+    shutil.copy(new_key, key)
+    cert.write_text("not a certificate\n")
+    d.signal(signal.SIGHUP)
+    d.wait_log("msg=config_reload_failed", count=2)
+    line = [ln for ln in d.log_text().splitlines() if "config_reload_failed" in ln][-1]
+    assert f'reason="carrier listener: tls-cert {cert}: no PEM certificate in it"' in line, line
+    assert served_cert(port, ctx) == new_der
+    assert metrics(admin)["interlink_tls_cert_expiry_timestamp_seconds{listener=\"carrier\"}"] \
+        == new_end
+    assert d.log_text().count("msg=tls_renewed") == 1
     assert d.stop() == 0
 
 
