@@ -234,7 +234,7 @@ const CERT_WARN_DAYS = 14;
 function certTiles(certs) {
   return ['carrier', 'admin'].filter((l) => certs[l]).map((l) => {
     const days = Math.floor((Date.parse(certs[l]) - Date.now()) / 86400000);
-    return tile(l + ' certificate ends', certs[l].slice(0, 10) + ' (' + days + ' d)',
+    return tile(l + ' certificate ends ' + certs[l].slice(0, 10), days + ' d',
       days < CERT_WARN_DAYS);
   });
 }

@@ -384,6 +384,34 @@ async function main() {
       await page.waitForSelector('#restart-banner', { state: 'hidden', timeout: 10000 });
     });
 
+    await step('a tile per TLS certificate, red within 14 days of its end', async () => {
+      /* this node's listeners are plain HTTP: the status is given certificates on its way */
+      const day = 86400000, iso = (ms) => new Date(ms).toISOString().slice(0, 19) + 'Z';
+      const certs = { carrier: iso(Date.now() + 5.5 * day), admin: iso(Date.now() + 90.5 * day) };
+      await page.route('**/api/status', async (route) => {
+        const res = await route.fetch();
+        route.fulfill({ response: res, json: { ...(await res.json()), certificates: certs } });
+      });
+      try {
+        const carrier = page.locator('#tiles .tile', { hasText: 'carrier certificate ends' });
+        await carrier.waitFor({ timeout: WAIT });
+        assert(await carrier.locator('.v').textContent() === '5 d' &&
+          (await carrier.textContent()).includes(certs.carrier.slice(0, 10)),
+          'carrier tile: ' + await carrier.textContent());
+        assert((await carrier.getAttribute('class')).split(' ').includes('bad'), 'carrier tile not red');
+        const admin = page.locator('#tiles .tile', { hasText: 'admin certificate ends' });
+        assert(await admin.locator('.v').textContent() === '90 d' &&
+          (await admin.textContent()).includes(certs.admin.slice(0, 10)),
+          'admin tile: ' + await admin.textContent());
+        assert(!(await admin.getAttribute('class')).split(' ').includes('bad'), 'admin tile red');
+        await shot(page, 'dashboard-certificates');
+      } finally {
+        await page.unroute('**/api/status');
+      }
+      await page.locator('#tiles .tile', { hasText: 'certificate ends' }).first()
+        .waitFor({ state: 'detached', timeout: WAIT });
+    });
+
     await step('the queue browser lists the message, without its body', async () => {
       assert(rid, 'no message');
       await nav(page, 'queue');
