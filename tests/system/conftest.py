@@ -6,6 +6,7 @@ import http.server
 import json
 import os
 import secrets
+import shutil
 import signal
 import threading
 import socket
@@ -200,6 +201,25 @@ def make_cert(directory, days):
                          check=True, capture_output=True, text=True).stdout
     end = calendar.timegm(time.strptime(end.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y GMT"))
     return cert, key, ssl.PEM_cert_to_DER_cert(cert.read_text()), end
+
+
+class Renewal:
+    """Two certificates for renewing a listener's in place: old (served first) and new, each
+    (cert, key, DER, end); cert and key, the live paths a config names (holding old now);
+    ctx, a client context that trusts both."""
+
+    def __init__(self, directory, name):
+        self.old = make_cert(directory, 2)
+        self.new = make_cert(directory, 6)
+        self.cert, self.key = directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
+        self.install(self.old)
+        self.ctx = ssl.create_default_context(cafile=str(self.old[0]))
+        self.ctx.load_verify_locations(cafile=str(self.new[0]))
+
+    def install(self, which):
+        """Copies which's certificate and key over the live paths."""
+        shutil.copy(which[0], self.cert)
+        shutil.copy(which[1], self.key)
 
 
 def served_cert(port, ctx):

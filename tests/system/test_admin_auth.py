@@ -6,7 +6,6 @@ import http.cookiejar
 import json
 import re
 import shutil
-import ssl
 import subprocess
 import time
 import urllib.request
@@ -14,7 +13,7 @@ import urllib.request
 import pytest
 
 from admin_client import BINARY, TEST_PASSWORD, AdminClient, admin_listener_extra
-from conftest import free_port, local_config, make_cert, served_cert
+from conftest import Renewal, free_port, local_config, served_cert
 
 BOOT_LINE = re.compile(r"interlinkd: created admin user '([^']+)' with password (\S+) "
                        r"\(shown once: log in at (\S+) and change it\)")
@@ -170,13 +169,9 @@ def test_cookie_secure_under_tls(admin_node, tls_files):
 def test_admin_certificate_renewed_over_the_api(admin_node, tmp_path):
     """The admin listener's certificate, renewed in place, is served after a reload asked
     for over the admin API; a key that is not the certificate's is refused with 400."""
-    old_cert, old_key, old_der, old_end = make_cert(tmp_path, 2)
-    new_cert, new_key, new_der, new_end = make_cert(tmp_path, 6)
-    cert, key = tmp_path / "admin-cert.pem", tmp_path / "admin-key.pem"
-    shutil.copy(old_cert, cert)
-    shutil.copy(old_key, key)
-    ctx = ssl.create_default_context(cafile=str(old_cert))
-    ctx.load_verify_locations(cafile=str(new_cert))
+    r = Renewal(tmp_path, "admin")
+    (_, _, old_der, old_end), (_, _, new_der, new_end) = r.old, r.new
+    cert, key, ctx = r.cert, r.key, r.ctx
     d = admin_node(f'  tls-cert = "{cert}"\n  tls-key = "{key}"\n')
     url = d.admin_url.replace("http://", "https://")
     port = int(url.rsplit(":", 1)[1])
@@ -186,15 +181,14 @@ def test_admin_certificate_renewed_over_the_api(admin_node, tmp_path):
     assert c.get("/api/status")[2]["certificates"] == {"carrier": None, "admin": iso(old_end)}
     assert served_cert(port, ctx) == old_der
 
-    shutil.copy(new_cert, cert)
-    shutil.copy(new_key, key)
+    r.install(r.new)
     assert c.post("/api/reload")[::2] == (200, {"reloaded": True})
     assert served_cert(port, ctx) == new_der
     st, _, body = c.get("/api/status")
     assert (st, body["certificates"], body["restart_needed"]) == \
         (200, {"carrier": None, "admin": iso(new_end)}, False)
 
-    shutil.copy(old_key, key)
+    shutil.copy(r.old[1], key)
     st, _, body = c.post("/api/reload")
     assert (st, body["error"]) == (400, "config"), body
     assert body["reason"] == (f"admin listener: tls-cert {cert}, tls-key {key}: "

@@ -4,14 +4,14 @@ import http.client
 import os
 import shutil
 import signal
-import ssl
 import stat
 import subprocess
 import time
 import urllib.error
 import urllib.request
 
-from conftest import BINARY, free_port, local_config, make_cert, served_cert, write_config
+from conftest import (BINARY, Renewal, free_port, local_config, make_cert, served_cert,
+                      write_config)
 
 
 def run(*args):
@@ -151,13 +151,9 @@ def test_certificate_renewed_in_place_is_served_after_a_reload(tmp_path, start_d
     """A certificate and key renewed at the same paths are served to new connections after
     a reload, with no restart; open connections go on; a broken pair is refused and the
     served one stays."""
-    old_cert, old_key, old_der, old_end = make_cert(tmp_path, 2)
-    new_cert, new_key, new_der, new_end = make_cert(tmp_path, 5)
-    cert, key = tmp_path / "live-cert.pem", tmp_path / "live-key.pem"
-    shutil.copy(old_cert, cert)
-    shutil.copy(old_key, key)
-    ctx = ssl.create_default_context(cafile=str(old_cert))
-    ctx.load_verify_locations(cafile=str(new_cert))
+    r = Renewal(tmp_path, "live")
+    (_, _, old_der, old_end), (_, _, new_der, new_end) = r.old, r.new
+    cert, key, ctx = r.cert, r.key, r.ctx
     port, admin = free_port(), free_port()
     text = local_config(tmp_path / "data", port, admin).replace(
         "plain-http = true", f'tls-cert = "{cert}"\n  tls-key = "{key}"')
@@ -176,8 +172,7 @@ def test_certificate_renewed_in_place_is_served_after_a_reload(tmp_path, start_d
     d.wait_log("msg=config_reloaded")
     assert "tls_renewed" not in d.log_text()
 
-    shutil.copy(new_cert, cert)                   # renewed in place
-    shutil.copy(new_key, key)
+    r.install(r.new)                              # renewed in place
     d.signal(signal.SIGHUP)
     d.wait_log("msg=config_reloaded", count=2)
     assert f"msg=tls_renewed listener=carrier not_after={new_end}\n" in d.log_text()
@@ -193,13 +188,13 @@ def test_certificate_renewed_in_place_is_served_after_a_reload(tmp_path, start_d
 
     # a key that is not the certificate's, then a file that is no certificate: refused,
     # naming the files; the renewed certificate stays served
-    shutil.copy(old_key, key)
+    shutil.copy(r.old[1], key)
     d.signal(signal.SIGHUP)
     d.wait_log("msg=config_reload_failed")
     line = [ln for ln in d.log_text().splitlines() if "config_reload_failed" in ln][-1]
     assert f"carrier listener: tls-cert {cert}, tls-key {key}: " in line, line
     assert "do not match" in line, line
-    shutil.copy(new_key, key)
+    shutil.copy(r.new[1], key)
     cert.write_text("not a certificate\n")
     d.signal(signal.SIGHUP)
     d.wait_log("msg=config_reload_failed", count=2)
