@@ -265,6 +265,15 @@ int queue_payload_get(struct queue *q, const struct queue_rid *rid, unsigned cha
 int queue_idem_get(struct queue *q, const char *src_peer, const char *client_id,
 		   struct queue_rid *rid);
 
+/*
+ * What an insert's admission needs, from one read snapshot: whether (src_peer,
+ * client_id) is stored (*duplicate, and its rid, as queue_idem_get), and if not
+ * and live is not NULL, how many live messages (queued, delivering, held)
+ * dst_peer has. Returns 0, -QUEUE_EINVAL, -QUEUE_ECORRUPT, or a store error.
+ */
+int queue_admit_get(struct queue *q, const char *src_peer, const char *client_id,
+		    const char *dst_peer, struct queue_rid *rid, bool *duplicate, uint64_t *live);
+
 /* Per destination peer: how many messages are in each state (final states
  * count those still retained; live ones are queued, delivering and held) and when
  * its oldest live message was accepted. */

@@ -379,6 +379,45 @@ static void decode_counts(const MDB_val *v, struct queue_peer_counts *out)
 		out->state[s + 1] = n[s];
 }
 
+int queue_admit_get(struct queue *q, const char *src_peer, const char *client_id,
+		    const char *dst_peer, struct queue_rid *rid, bool *duplicate, uint64_t *live)
+{
+	struct queue_peer_counts c = {0};
+	struct qkey k;
+	MDB_txn *txn;
+	MDB_val v;
+	int rc;
+
+	*duplicate = false;
+	if (live)
+		*live = 0;
+	if (!q_name_ok(src_peer) || !q_name_ok(client_id) || (live && !q_name_ok(dst_peer)))
+		return -QUEUE_EINVAL;
+	q_key_name_name(&k, src_peer, client_id);
+	MDB_val key = {k.len, k.b};
+	if ((rc = q_read_begin(q, &txn)) != 0)
+		return rc;
+	rc = mdb_get(txn, q->dbi[DB_IDEM], &key, &v);
+	if (rc == 0 && v.mv_size == 16) {
+		memcpy(rid->b, v.mv_data, 16);
+		*duplicate = true;
+	} else if (rc == 0) {
+		rc = -QUEUE_ECORRUPT;
+	} else if (rc == MDB_NOTFOUND) {
+		rc = 0;
+		MDB_val dk = {live ? strlen(dst_peer) : 0, (void *)dst_peer};
+		if (live && mdb_get(txn, q->dbi[DB_COUNTS], &dk, &v) == 0) {
+			decode_counts(&v, &c);
+			*live = c.state[QUEUE_QUEUED] + c.state[QUEUE_DELIVERING] +
+				c.state[QUEUE_HELD];
+		}
+	} else {
+		rc = q_mdb_error(rc);
+	}
+	q_read_end(q, txn);
+	return rc;
+}
+
 /* The oldest live message for peer: the first bypeer key under "peer\0". */
 static int64_t oldest_live(struct queue *q, MDB_txn *txn, const char *peer)
 {

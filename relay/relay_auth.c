@@ -32,7 +32,7 @@ static bool sha256_hex(const void *data, size_t len, char out[HEX_LEN + 1])
 	unsigned int n = 0;
 	static const char digits[] = "0123456789abcdef";
 
-	if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n * 2 != HEX_LEN)
+	if (EVP_Digest(data, len, md, &n, tr_sha256(), NULL) != 1 || n * 2 != HEX_LEN)
 		return false;
 	for (unsigned i = 0; i < n; i++) {
 		out[2 * i] = digits[md[i] >> 4];

@@ -34,16 +34,23 @@ int relay_log_level_parse(const char *name, enum relay_log_level *out)
 	return -RELAY_ECONFIG;
 }
 
-static size_t format_ts(char *buf, size_t size)
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ"; the seconds part is kept per thread, as a busy thread
+ * logs many lines a second. */
+static void format_ts(char buf[32])
 {
+	static _Thread_local time_t sec = -1;
+	static _Thread_local char head[24];
 	struct timespec now;
 	struct tm tm;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	int m = snprintf(buf + n, size - n, ".%03ldZ", now.tv_nsec / 1000000L);
-	return n + (m > 0 ? (size_t)m : 0);
+	if (now.tv_sec != sec) {
+		gmtime_r(&now.tv_sec, &tm);
+		if (strftime(head, sizeof(head), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+			head[0] = '\0';
+		sec = now.tv_sec;
+	}
+	snprintf(buf, 32, "%s.%03ldZ", head, now.tv_nsec / 1000000L);
 }
 
 void relay_log(enum relay_log_level level, const char *msg, const char *kv, ...)
@@ -52,9 +59,9 @@ void relay_log(enum relay_log_level level, const char *msg, const char *kv, ...)
 		return;
 
 	char line[LINE_MAX_BYTES];
-	char ts[40];
+	char ts[32];
 	size_t cap = sizeof(line) - 1; /* room for the newline */
-	format_ts(ts, sizeof(ts));
+	format_ts(ts);
 	int n = snprintf(line, cap, "ts=%s level=%s msg=%s", ts, level_names[level], msg);
 	size_t len = n < 0 ? 0 : ((size_t)n < cap ? (size_t)n : cap - 1);
 

@@ -273,8 +273,8 @@ int64_t relay_tls_cred_end(const struct relay_tls_cred *c); /* s since the epoch
  * differs from the one served (an identical one is freed); the replaced one stays until
  * relay_tls_release, called once the listener stopped.
  */
-int relay_tls_listen(struct relay_tls_cred *c, int *slot, gnutls_certificate_retrieve_function2 **cb,
-		     char *err, size_t errlen);
+int relay_tls_listen(struct relay_tls_cred *c, int *slot,
+		     gnutls_certificate_retrieve_function2 **cb, char *err, size_t errlen);
 bool relay_tls_renew(int slot, struct relay_tls_cred *c);
 void relay_tls_release(int slot);
 /* relay_http.c: the listener serves c (owned) to new handshakes, if it is a TLS one and c
@@ -441,6 +441,9 @@ void tr_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((forma
 /* "YYYY-MM-DDTHH:MM:SSZ" (UTC, a real date, no leap second) → ms since the epoch, > 0.
  * Returns 0 or -1. (relay_trust.c: pins' until; the config's key-valid-until.) */
 int tr_parse_utc(const char *s, int64_t *out_ms);
+/* OpenSSL's SHA-256, fetched once: EVP_sha256() is looked up again at every use
+ * (OpenSSL 3), a visible share of a request's time. */
+const struct evp_md_st *tr_sha256(void);
 
 /*
  * An envelope submitted by relay peer `peer` (from rt, the route table the caller holds:

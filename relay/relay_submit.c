@@ -173,21 +173,22 @@ static bool check_busy(struct check *c, struct slot *sl)
 	const struct route_peer *p = route_table_peer(c->table, sl->dst);
 	struct dst_count *d = NULL;
 	struct queue_rid first;
+	uint64_t live = 0;
+	bool dup;
 
-	/* a repeated id is answered with its first rid, however busy the destination */
-	if (queue_idem_get(c->s->node->q, c->s->peer, sl->client_id, &first) == 0)
-		return true;
 	for (size_t i = 0; i < c->n_dc && !d; i++)
 		if (strcmp(c->dc[i].dst, sl->dst) == 0)
 			d = &c->dc[i];
+	/* a repeated id is answered with its first rid, however busy the destination; the
+	 * destination's live count is read once a request (this batch's own are added) */
+	if (queue_admit_get(c->s->node->q, c->s->peer, sl->client_id, sl->dst, &first, &dup,
+			    d ? NULL : &live) == 0 &&
+	    dup)
+		return true;
 	if (!d) {
-		struct queue_peer_counts qc;
 		d = &c->dc[c->n_dc++];
 		d->dst = sl->dst;
-		d->live = 0;
-		if (queue_peer_counts(c->s->node->q, sl->dst, &qc) == 0)
-			d->live = qc.state[QUEUE_QUEUED] + qc.state[QUEUE_DELIVERING] +
-				  qc.state[QUEUE_HELD];
+		d->live = live;
 	}
 	if (p && p->max_queue && d->live >= p->max_queue) {
 		sl->retry_after = RETRY_BUSY_S;

@@ -244,8 +244,8 @@ SLOT_CALLBACK(3)
 static gnutls_certificate_retrieve_function2 *const callbacks[TLS_SLOTS] = {serve0, serve1,
 									    serve2, serve3};
 
-int relay_tls_listen(struct relay_tls_cred *c, int *slot, gnutls_certificate_retrieve_function2 **cb,
-		     char *err, size_t errlen)
+int relay_tls_listen(struct relay_tls_cred *c, int *slot,
+		     gnutls_certificate_retrieve_function2 **cb, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&slots.lock);
 	for (int i = 0; i < TLS_SLOTS; i++) {

@@ -59,12 +59,29 @@ static void hex(const unsigned char *b, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+static const EVP_MD *sha256_md;
+
+static void fetch_sha256(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); /* kept for the process's life */
+	if (!sha256_md)
+		sha256_md = EVP_sha256();
+}
+
+const EVP_MD *tr_sha256(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, fetch_sha256);
+	return sha256_md;
+}
+
 /* SHA-256(prefix || a || b); b may be NULL. */
 static void sha256_3(unsigned char prefix, const void *a, size_t alen, const void *b, size_t blen,
 		     unsigned char out[RELAY_HASH_LEN])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	int ok = ctx && EVP_DigestInit_ex(ctx, tr_sha256(), NULL) == 1 &&
 		 EVP_DigestUpdate(ctx, &prefix, 1) == 1 && EVP_DigestUpdate(ctx, a, alen) == 1 &&
 		 (!b || EVP_DigestUpdate(ctx, b, blen) == 1) &&
 		 EVP_DigestFinal_ex(ctx, out, NULL) == 1;
@@ -91,7 +108,7 @@ static void kid_of(const unsigned char pub[32], char kid[RELAY_KID_LEN + 1])
 	unsigned char h[RELAY_HASH_LEN];
 	char h_hex[HEX_LEN + 1];
 
-	if (EVP_Digest(pub, 32, h, NULL, EVP_sha256(), NULL) != 1)
+	if (EVP_Digest(pub, 32, h, NULL, tr_sha256(), NULL) != 1)
 		abort();
 	hex(h, sizeof(h), h_hex);
 	memcpy(kid, h_hex, RELAY_KID_LEN);
@@ -117,7 +134,7 @@ static size_t att_one(const struct relay_envelope *env, const struct relay_att *
 	if (link->level == RELAY_LEVEL_NONE || !level || !*level)
 		return 0;
 	if (EVP_Digest(env->body ? (const void *)env->body : "", env->body ? env->body_len : 0,
-		       body, NULL, EVP_sha256(), NULL) != 1)
+		       body, NULL, tr_sha256(), NULL) != 1)
 		return 0;
 	hex(body, sizeof(body), body_hex);
 	if (prev)

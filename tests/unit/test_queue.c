@@ -674,6 +674,36 @@ static void test_duplicate(void **state)
 	assert_memory_equal(r.b, a.b, 16);
 }
 
+/* queue_admit_get and queue_idem_get: a stored id's rid, else the destination's live count. */
+static void test_admit_get(void **state)
+{
+	struct fx *f = *state;
+	struct queue_rid a = add(f->q, "id1", "p", QUEUE_PUSH, T0, T0), b, r;
+	uint64_t live = 99;
+	bool dup = true;
+
+	add(f->q, "id2", "p", QUEUE_PULL, T0, T0);
+	b = add(f->q, "id3", "p", QUEUE_PUSH, T0, T0);
+	assert_int_equal(finalise(f->q, b, T0 + 1, QUEUE_DELIVERED), 0); /* not live */
+	assert_int_equal(queue_admit_get(f->q, "src", "id1", "p", &r, &dup, &live), 0);
+	assert_true(dup);
+	assert_memory_equal(r.b, a.b, 16);
+	assert_int_equal(live, 0); /* not read for a duplicate */
+	assert_int_equal(queue_idem_get(f->q, "src", "id1", &r), 0);
+	assert_memory_equal(r.b, a.b, 16);
+	assert_int_equal(queue_admit_get(f->q, "src", "new", "p", &r, &dup, &live), 0);
+	assert_false(dup);
+	assert_int_equal(live, 2);
+	assert_int_equal(queue_idem_get(f->q, "src", "new", &r), -QUEUE_ENOTFOUND);
+	assert_int_equal(queue_admit_get(f->q, "src2", "id1", "none", &r, &dup, &live), 0);
+	assert_false(dup);
+	assert_int_equal(live, 0);
+	assert_int_equal(queue_admit_get(f->q, "src", "new", NULL, &r, &dup, NULL), 0);
+	assert_false(dup);
+	assert_int_equal(queue_admit_get(f->q, "", "id1", "p", &r, &dup, &live), -QUEUE_EINVAL);
+	assert_int_equal(queue_admit_get(f->q, "src", "id1", "", &r, &dup, &live), -QUEUE_EINVAL);
+}
+
 static void test_duplicate_in_one_batch(void **state)
 {
 	struct fx *f = *state;
@@ -1542,6 +1572,7 @@ int main(void)
 		T(test_insert_invalid),
 		T(test_insert_behind_later_rid),
 		T(test_duplicate),
+		T(test_admit_get),
 		T(test_duplicate_in_one_batch),
 		T(test_lease_due_order_and_max),
 		T(test_lease_many),
