@@ -260,16 +260,12 @@ int queue_status_get(struct queue *q, const struct queue_rid *rid, struct queue_
 int queue_payload_get(struct queue *q, const struct queue_rid *rid, unsigned char **out,
 		      size_t *len);
 
-/* The rid stored under (src_peer, client_id) — what an insert of that id would
- * answer as a duplicate. Returns 0, -QUEUE_ENOTFOUND or -QUEUE_EINVAL. */
-int queue_idem_get(struct queue *q, const char *src_peer, const char *client_id,
-		   struct queue_rid *rid);
-
 /*
  * What an insert's admission needs, from one read snapshot: whether (src_peer,
- * client_id) is stored (*duplicate, and its rid, as queue_idem_get), and if not
- * and live is not NULL, how many live messages (queued, delivering, held)
- * dst_peer has. Returns 0, -QUEUE_EINVAL, -QUEUE_ECORRUPT, or a store error.
+ * client_id) is stored (then *duplicate, and *rid: what an insert of that id would
+ * answer as a duplicate), and if not and live is not NULL, how many live messages
+ * (queued, delivering, held) dst_peer has. Returns 0, -QUEUE_EINVAL,
+ * -QUEUE_ECORRUPT, or a store error.
  */
 int queue_admit_get(struct queue *q, const char *src_peer, const char *client_id,
 		    const char *dst_peer, struct queue_rid *rid, bool *duplicate, uint64_t *live);

@@ -348,28 +348,6 @@ int queue_payload_get(struct queue *q, const struct queue_rid *rid, unsigned cha
 	return rc;
 }
 
-int queue_idem_get(struct queue *q, const char *src_peer, const char *client_id,
-		   struct queue_rid *rid)
-{
-	struct qkey k;
-	MDB_txn *txn;
-	MDB_val v;
-	int rc;
-
-	if (!q_name_ok(src_peer) || !q_name_ok(client_id))
-		return -QUEUE_EINVAL;
-	q_key_name_name(&k, src_peer, client_id);
-	MDB_val key = {k.len, k.b};
-	if ((rc = q_read_begin(q, &txn)) != 0)
-		return rc;
-	rc = mdb_get(txn, q->dbi[DB_IDEM], &key, &v);
-	if (rc == 0 && v.mv_size == 16)
-		memcpy(rid->b, v.mv_data, 16);
-	rc = rc == 0 && v.mv_size != 16 ? -QUEUE_ECORRUPT : q_mdb_error(rc);
-	q_read_end(q, txn);
-	return rc;
-}
-
 static void decode_counts(const MDB_val *v, struct queue_peer_counts *out)
 {
 	uint64_t n[COUNTS_SLOTS];
