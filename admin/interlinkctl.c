@@ -22,6 +22,24 @@
 
 /* ---------------------------------------------------------------- status */
 
+/* "ends 2027-02-25 (90 d)" from an RFC 3339 UTC time, "plain HTTP" for null. */
+static void cert_end_text(json_t *end, char *out, size_t size)
+{
+	const char *s = json_string_value(end);
+	struct tm tm = {0};
+
+	if (!s) {
+		snprintf(out, size, "plain HTTP");
+		return;
+	}
+	if (!strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+		snprintf(out, size, "ends %s", s);
+		return;
+	}
+	long long days = ((long long)timegm(&tm) - (long long)time(NULL)) / 86400;
+	snprintf(out, size, "ends %.10s (%lld d)", s, days);
+}
+
 static void status_text(json_t *o)
 {
 	static const struct ctl_col peer_cols[] = {
@@ -51,8 +69,17 @@ static void status_text(json_t *o)
 	for (size_t i = 0; i < 3; i++)
 		ctl_bytes((uint64_t)json_integer_value(json_object_get(store, sizes[i])), size[i],
 			  sizeof(size[i]));
-	printf("%-14s %s used, map %s, max %s%s\n\n", "store", size[0], size[1], size[2],
+	printf("%-14s %s used, map %s, max %s%s\n", "store", size[0], size[1], size[2],
 	       json_is_true(json_object_get(store, "full")) ? " (FULL)" : "");
+	json_t *certs = json_object_get(o, "certificates");
+	char end[2][64];
+	cert_end_text(json_object_get(certs, "carrier"), end[0], sizeof(end[0]));
+	cert_end_text(json_object_get(certs, "admin"), end[1], sizeof(end[1]));
+	printf("%-14s carrier %s, admin %s\n", "certificates", end[0], end[1]);
+	printf("%-14s %s\n\n", "restart",
+	       json_is_true(json_object_get(o, "restart_needed"))
+		       ? "NEEDED: a reload held what only a restart applies (see the log)"
+		       : "not needed");
 	ctl_table(ctl_rows_of(o, "peers"), peer_cols, N(peer_cols));
 }
 

@@ -53,9 +53,10 @@ static const struct topic topics[] = {
 	{"status",
 	 "    status\n"
 	 "        The node: version, uptime, message counters since start, accepted and\n"
-	 "        delivered per second, store use, and per peer its queue (queued,\n"
-	 "        delivering, age of the oldest in seconds), whether its endpoints are down,\n"
-	 "        suspended, read-only (from the config file).\n"},
+	 "        delivered per second, store use, when each listener's TLS certificate\n"
+	 "        ends, whether a reload is waiting for a restart, and per peer its queue\n"
+	 "        (queued, delivering, age of the oldest in seconds), whether its endpoints\n"
+	 "        are down, suspended, read-only (from the config file).\n"},
 	{"peers",
 	 "    peers list\n"
 	 "        Every peer: name, kind, endpoints (none: it pulls), what it owns, rate,\n"

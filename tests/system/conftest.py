@@ -20,6 +20,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("INTERLINKD", os.path.join(ROOT, "build", "interlinkd"))
+CTL = os.environ.get("INTERLINKCTL", os.path.join(ROOT, "build", "interlinkctl"))
 
 
 def free_port():

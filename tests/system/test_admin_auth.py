@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from admin_client import BINARY, TEST_PASSWORD, AdminClient, admin_listener_extra
-from conftest import Renewal, free_port, local_config, served_cert
+from conftest import CTL, Renewal, free_port, local_config, served_cert
 
 BOOT_LINE = re.compile(r"interlinkd: created admin user '([^']+)' with password (\S+) "
                        r"\(shown once: log in at (\S+) and change it\)")
@@ -187,6 +187,17 @@ def test_admin_certificate_renewed_over_the_api(admin_node, tmp_path):
     st, _, body = c.get("/api/status")
     assert (st, body["certificates"], body["restart_needed"]) == \
         (200, {"carrier": None, "admin": iso(new_end)}, False)
+    # interlinkctl over https, trusting both certificates: the renewed one's end, 5 days on
+    st, _, tok = c.post("/api/tokens", {"name": "ctl", "role": "viewer"})
+    assert st == 201, tok
+    bundle = tmp_path / "both.pem"
+    bundle.write_text(r.old[0].read_text() + r.new[0].read_text())
+    out = subprocess.run([CTL, "--url", url, "--token", tok["token"], "--cacert", str(bundle),
+                          "status"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    days = (new_end - int(time.time())) // 86400
+    assert re.search(rf"^certificates +carrier plain HTTP, admin ends "
+                     rf"{iso(new_end)[:10]} \({days} d\)$", out.stdout, re.M), out.stdout
 
     shutil.copy(r.old[1], key)
     st, _, body = c.post("/api/reload")

@@ -11,9 +11,8 @@ import subprocess
 import pytest
 
 from admin_client import AdminClient, TEST_PASSWORD, admin_listener_extra, wait_admin
-from conftest import ROOT, Peer, free_port, node_config
+from conftest import CTL, Peer, free_port, node_config
 
-CTL = os.environ.get("INTERLINKCTL", os.path.join(ROOT, "build", "interlinkctl"))
 ROUTES = ['route { prefix = "+4930" peer = "cfgpeer" }',
           'route { prefix = "+4940" peer = "puller" }']
 
@@ -160,6 +159,8 @@ def test_status(node):
     assert re.search(r"^version +\d+\.\d+\.\d+$", out, re.M)
     assert re.search(r"^accepted +1$", out, re.M)
     assert re.search(r"^store +.* used, map .*, max ", out, re.M)
+    assert re.search(r"^certificates +carrier plain HTTP, admin plain HTTP$", out, re.M), out
+    assert re.search(r"^restart +not needed$", out, re.M), out
     rows = {r["PEER"]: r for r in table(out[out.index("PEER"):])}
     assert set(rows) == {"cfgpeer", "puller"}
     assert rows["cfgpeer"]["KIND"] == "carrier" and rows["cfgpeer"]["READ-ONLY"] == "yes"

@@ -17,9 +17,7 @@ import pytest
 
 import trustcheck
 from admin_client import admin_listener_extra, admin_session
-from conftest import BINARY, ROOT, Peer, free_port, node_config, write_config
-
-CTL = os.environ.get("INTERLINKCTL", os.path.join(ROOT, "build", "interlinkctl"))
+from conftest import BINARY, CTL, Peer, free_port, node_config, write_config
 
 FAST = 'retry-initial = "100ms"\nretry-max = "1s"\ntimeout = "2s"'
 ORIGIN_NUM = "+821011112222"
