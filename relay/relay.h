@@ -625,11 +625,17 @@ struct relay_node; /* the running relay: store, routing, delivery and the carrie
  * Starts a node on cfg (transferred: the node owns and frees it): opens the
  * store under cfg->data_dir (with routing's tables and `tables`, other
  * modules' key-value tables such as admin's), loads peers and routes (the
- * config's, then the stored ones), starts the delivery engine and the carrier
- * API. Returns 0 and *out, or -RELAY_E* with the reason in err.
+ * config's, then the stored ones) and starts the delivery engine. Carriers are
+ * let in by relay_node_listen, once whatever else must be written at start (the
+ * first admin) is: their messages could fill the store before. Returns 0 and
+ * *out, or -RELAY_E* with the reason in err.
  */
 int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t n_tables,
 		     struct relay_node **out, char *err, size_t errlen);
+
+/* Opens the carrier API. Returns 0, or -RELAY_ELISTEN (-RELAY_ENOMEM) with the reason
+ * in err. */
+int relay_node_listen(struct relay_node *n, char *err, size_t errlen);
 
 /*
  * Applies a new config (transferred, also on failure): log level, limits,

@@ -429,16 +429,16 @@ static int resolve(const struct relay_listener_conf *l, struct sockaddr_storage 
 static int load_tls(struct relay_http *api, const struct relay_listener_conf *l, char *err,
 		    size_t errlen)
 {
-	struct relay_tls_cred *cred;
-	char why[512];
+	struct relay_tls_cred *creds[RELAY_LISTENERS], *cred;
+	bool want[RELAY_LISTENERS] = {false};
 	int rc;
 
 	if (l->plain_http)
 		return 0;
-	if ((rc = relay_tls_cred_load(l, &cred, why, sizeof(why))) != 0) {
-		snprintf(err, errlen, "%s listener: %s", api->ops->name, why);
+	want[api->ops->listener] = true;
+	if ((rc = relay_tls_load_listeners(relay_cfg(api->node), want, creds, err, errlen)) != 0)
 		return rc;
-	}
+	cred = creds[api->ops->listener];
 	if ((rc = relay_tls_listen(cred, &api->tls_slot, &api->serve_cert, err, errlen)) != 0) {
 		relay_tls_cred_free(cred);
 		return rc;

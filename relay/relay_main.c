@@ -132,6 +132,14 @@ static int serve(struct relay_config *cfg)
 		relay_node_stop(node);
 		return 1;
 	}
+	/* carriers last: the first admin is in the store before their messages can fill it */
+	if (relay_node_listen(node, err, sizeof(err)) != 0) {
+		fprintf(stderr, "interlinkd: %s\n", err);
+		admin_stop(admin);
+		relay_node_stop(node);
+		admin_free(admin);
+		return 1;
+	}
 	const struct relay_config *c = relay_node_config(node);
 	relay_log(RELAY_LOG_INFO, "started",
 		  "version=%s node=%s carrier_api=%s admin=%s data_dir=%s peers=%zu",

@@ -250,7 +250,7 @@ static void digest_file(EVP_MD_CTX *ctx, const char *path)
 /*
  * SHA-256 of what only a restart hands a listener: address, port, mode, and the contents of
  * its client-ca — so that one changed, even in place, is noticed and said. Its certificate
- * and key are not in it: a reload hands them over (reload_tls).
+ * and key are not in it: a reload hands them over (load_tls).
  */
 static void listener_digest(const struct relay_listener_conf *l, unsigned char out[32])
 {
@@ -292,31 +292,19 @@ static bool listeners_changed(const struct relay_node *n, const struct relay_con
 }
 
 /*
- * The certificates and keys of the running TLS listeners, loaded from next: into cred[], by
- * enum relay_listener (NULL where none runs, or next turns TLS off: a restart does that).
- * 0, or -RELAY_ECONFIG (-RELAY_ENOMEM) with the first one's error, naming the listener and
- * file, and none loaded.
+ * The certificates and keys of the running listeners, loaded from next into cred[], by enum
+ * relay_listener (NULL where none runs or next has no TLS: a restart turns it on). 0, or
+ * -RELAY_ECONFIG (-RELAY_ENOMEM) with the first one's error and none loaded.
  */
-static int load_tls(struct relay_node *n, const struct relay_config *next,
+static int load_tls(const struct relay_node *n, const struct relay_config *next,
 		    struct relay_tls_cred *cred[RELAY_LISTENERS], char *err, size_t errlen)
 {
-	const struct relay_listener_conf *l[RELAY_LISTENERS] = {&next->carrier, &next->admin};
-	static const char *const name[RELAY_LISTENERS] = {"carrier", "admin"};
-	char why[512];
+	bool running[RELAY_LISTENERS];
 
-	for (int i = 0; i < RELAY_LISTENERS; i++) {
-		cred[i] = NULL;
-		if (!n->http[i] || l[i]->plain_http)
-			continue;
-		int rc = relay_tls_cred_load(l[i], &cred[i], why, sizeof(why));
-		if (rc != 0) {
-			snprintf(err, errlen, "%s listener: %s", name[i], why);
-			for (int j = 0; j < i; j++)
-				relay_tls_cred_free(cred[j]);
-			return rc == -RELAY_ENOMEM ? rc : -RELAY_ECONFIG;
-		}
-	}
-	return 0;
+	for (int i = 0; i < RELAY_LISTENERS; i++)
+		running[i] = n->http[i] != NULL;
+	int rc = relay_tls_load_listeners(next, running, cred, err, errlen);
+	return rc == 0 || rc == -RELAY_ENOMEM ? rc : -RELAY_ECONFIG;
 }
 
 int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t n_tables,
@@ -359,14 +347,18 @@ int relay_node_start(struct relay_config *cfg, const char *const *tables, size_t
 		goto fail;
 	}
 	if ((rc = load_routing(n, cfg, err, errlen)) != 0 ||
-	    (rc = relay_delivery_start(n, err, errlen)) != 0 ||
-	    (rc = relay_api_start(n, err, errlen)) != 0)
+	    (rc = relay_delivery_start(n, err, errlen)) != 0)
 		goto fail;
 	*out = n;
 	return 0;
 fail:
 	relay_node_stop(n);
 	return rc;
+}
+
+int relay_node_listen(struct relay_node *n, char *err, size_t errlen)
+{
+	return relay_api_start(n, err, errlen);
 }
 
 int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err,

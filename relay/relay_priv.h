@@ -265,6 +265,11 @@ int relay_tls_cred_load(const struct relay_listener_conf *l, struct relay_tls_cr
 			char *err, size_t errlen);
 void relay_tls_cred_free(struct relay_tls_cred *c);
 int64_t relay_tls_cred_end(const struct relay_tls_cred *c); /* s since the epoch, or 0 */
+/* Loads those of cfg's listeners that want names (by enum relay_listener) and have TLS
+ * into out[] (NULL for the others); 0, or the first one's error, naming the listener and
+ * file, with none loaded. */
+int relay_tls_load_listeners(const struct relay_config *cfg, const bool want[RELAY_LISTENERS],
+			     struct relay_tls_cred *out[RELAY_LISTENERS], char *err, size_t errlen);
 
 /*
  * Serving: a TLS listener takes a slot for c (owned from then on) and gives *cb to

@@ -188,24 +188,40 @@ done:
 	return rc;
 }
 
-int relay_config_check_tls(const struct relay_config *cfg, char *err, size_t errlen)
+int relay_tls_load_listeners(const struct relay_config *cfg, const bool want[RELAY_LISTENERS],
+			     struct relay_tls_cred *out[RELAY_LISTENERS], char *err, size_t errlen)
 {
 	const struct relay_listener_conf *l[RELAY_LISTENERS] = {&cfg->carrier, &cfg->admin};
 	static const char *const name[RELAY_LISTENERS] = {"carrier", "admin"};
 	char why[512];
 
+	for (int i = 0; i < RELAY_LISTENERS; i++)
+		out[i] = NULL;
 	for (int i = 0; i < RELAY_LISTENERS; i++) {
-		struct relay_tls_cred *c;
-		if (l[i]->plain_http)
+		if (!want[i] || l[i]->plain_http)
 			continue;
-		int rc = relay_tls_cred_load(l[i], &c, why, sizeof(why));
+		int rc = relay_tls_cred_load(l[i], &out[i], why, sizeof(why));
 		if (rc != 0) {
 			snprintf(err, errlen, "%s listener: %s", name[i], why);
+			for (int j = 0; j < i; j++) {
+				relay_tls_cred_free(out[j]);
+				out[j] = NULL;
+			}
 			return rc;
 		}
-		relay_tls_cred_free(c);
 	}
 	return 0;
+}
+
+int relay_config_check_tls(const struct relay_config *cfg, char *err, size_t errlen)
+{
+	const bool all[RELAY_LISTENERS] = {true, true};
+	struct relay_tls_cred *c[RELAY_LISTENERS];
+	int rc = relay_tls_load_listeners(cfg, all, c, err, errlen);
+
+	for (int i = 0; i < RELAY_LISTENERS; i++)
+		relay_tls_cred_free(c[i]);
+	return rc;
 }
 
 /* ------------------------------------------------------------ slots */

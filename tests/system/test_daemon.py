@@ -4,6 +4,7 @@ import http.client
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import time
@@ -118,6 +119,25 @@ def test_port_in_use_is_a_clear_error(tmp_path, local_daemon):
     r = subprocess.run([BINARY, "-c", str(conf)], capture_output=True, text=True, timeout=20)
     assert r.returncode == 1
     assert f"cannot listen on 127.0.0.1 port {local_daemon.port}" in r.stderr
+
+
+def test_carriers_are_let_in_after_the_first_admin_is_stored(tmp_path, start_daemon):
+    """The carrier API opens only once the first admin is in the store: carriers' messages
+    filling a small store first made the start fail ("admin bootstrap: store full")."""
+    port = free_port()
+    d = start_daemon(local_config(tmp_path / "data", port, free_port()), ready=False)
+    deadline = time.time() + 10
+    while True:
+        assert d.proc.poll() is None, d.log_text()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.time() < deadline, d.log_text()
+            time.sleep(0.002)
+    text = d.log_text()   # written before the port opened
+    assert "msg=admin_bootstrap user=admin" in text, text
+    assert d.stop() == 0
 
 
 def test_tls_listener(tmp_path, start_daemon, tls_files):
