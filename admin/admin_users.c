@@ -135,7 +135,7 @@ static int kv_write(struct admin *a, enum queue_op_type type, const char *table,
 	struct queue_op op = {.type = type};
 
 	op.u.kv = (struct queue_op_kv){
-	    .table = table, .key = key, .klen = klen, .val = val, .vlen = vlen};
+	    .table = table, .key = key, .klen = klen, .val = val, .vlen = vlen, .control = true};
 	return queue_exec(relay_node_queue(a->node), &op);
 }
 

@@ -215,6 +215,9 @@ struct queue_op_kv {
 	size_t klen;
 	const void *val;         /* KV_PUT: borrowed until done() */
 	size_t vlen;
+	bool control;            /* KV_PUT: a small write of the control plane (peers, routes,
+				    admins): it may use half the room kept for deletes, so that
+				    an operator can still act on a full store */
 	bool existed;            /* result: the key was there before */
 };
 
@@ -336,7 +339,8 @@ void queue_store_stat(struct queue *q, struct queue_store_stat *out);
  * Named key-value tables in the same store, for other modules' data (routing's
  * peers, routes and directory; admin's users). Keys sort bytewise. Writes are
  * operations (QUEUE_OP_KV_PUT / KV_DEL) and commit with everything else; a put
- * is refused with -QUEUE_EFULL when the store is full, a delete never is.
+ * is refused with -QUEUE_EFULL when the store is full (a `control` one only when
+ * half the room kept for deletes is gone too), a delete never is.
  * Unknown table names give -QUEUE_EINVAL. */
 
 #define QUEUE_TABLES_MAX 12

@@ -478,7 +478,7 @@ void queue_store_stat(struct queue *q, struct queue_store_stat *out)
 	out->ops = atomic_load(&q->ops);
 	/* full while the last insert refused for space still would not fit */
 	uint64_t refused = atomic_load(&q->refused_len);
-	out->full = refused && out->map_bytes >= out->max_bytes && !q_has_room(q, refused);
+	out->full = refused && out->map_bytes >= out->max_bytes && !q_has_room(q, refused, false);
 }
 
 /* --------------------------------------------------------------- tables */

@@ -139,12 +139,14 @@ static int move_count(struct queue *q, MDB_txn *txn, const char *peer, enum queu
 
 /* ---------------------------------------------------------------- insert */
 
-bool q_has_room(struct queue *q, size_t len)
+bool q_has_room(struct queue *q, size_t len, bool control)
 {
 	uint64_t map = atomic_load(&q->map_bytes), used = atomic_load(&q->used_bytes);
 	uint64_t reserve = map / RESERVE_DIV;
 	if (reserve < RESERVE_MIN_BYTES)
 		reserve = RESERVE_MIN_BYTES;
+	if (control) /* the control plane's small writes may take half of it */
+		reserve /= 2;
 	return used + len + INSERT_OVERHEAD + reserve <= map;
 }
 
@@ -172,7 +174,7 @@ static int apply_insert(struct queue *q, MDB_txn *txn, struct queue_op_insert *i
 		return rc;
 	if (!allow_insert)
 		return -QUEUE_EFULL;
-	if (!q_has_room(q, in->len))
+	if (!q_has_room(q, in->len, false))
 		return MDB_MAP_FULL; /* the writer grows the map, or retries without inserts */
 
 	queue_rid_new(&st.rid);
@@ -560,9 +562,9 @@ static int apply_kv(struct queue *q, MDB_txn *txn, struct queue_op_kv *kv, bool 
 	kv->existed = rc == 0;
 	if (!put_it)
 		return kv->existed ? mdb_del(txn, dbi, &k, NULL) : 0;
-	if (!allow_insert)
+	if (!allow_insert && !kv->control)
 		return -QUEUE_EFULL;
-	if (!q_has_room(q, kv->vlen))
+	if (!q_has_room(q, kv->vlen, kv->control))
 		return MDB_MAP_FULL;
 	v = (MDB_val){kv->vlen, (void *)kv->val};
 	return mdb_put(txn, dbi, &k, &v, 0);

@@ -115,8 +115,9 @@ static inline bool q_op_error(int rc)
 }
 int q_apply(struct queue *q, MDB_txn *txn, struct queue_op *op, bool allow_insert);
 int q_flush_counts(struct queue *q, MDB_txn *txn);
-/* Whether an insert of len bytes fits now, keeping the reserve for deletes. */
-bool q_has_room(struct queue *q, size_t len);
+/* Whether an insert of len bytes fits now, keeping the reserve for deletes (half of it
+ * for a control-plane write, struct queue_op_kv). */
+bool q_has_room(struct queue *q, size_t len, bool control);
 void q_reset_results(struct queue_op *op);
 
 #endif

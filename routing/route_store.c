@@ -352,7 +352,8 @@ static int kv_write(struct routing *r, const char *table, const char *key, const
 	                               .key = key,
 	                               .klen = strlen(key),
 	                               .val = w ? w->p : NULL,
-	                               .vlen = w ? w->len : 0};
+	                               .vlen = w ? w->len : 0,
+	                               .control = true}; /* peers and routes */
 	return store_rc(queue_exec(r->q, &op));
 }
 

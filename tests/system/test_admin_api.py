@@ -417,6 +417,51 @@ def test_config_peer_read_only_but_suspendable(node):
     assert node.admin.post("/api/peers/nobody/suspend", {})[0] == 404
 
 
+def test_full_store_admins_can_still_change_peers(tmp_path, start_daemon):
+    """With the store full, the control plane still writes (peers, routes, admins, within
+    half the room kept for deletes), so that an operator can act; a carrier's directory
+    line, like a message, is refused with 507 until deliveries drain the store."""
+    cfg = Peer("cfgpeer", owns=["+4930"])      # no endpoint: it pulls, so messages stay
+    port, admin = free_port(), free_port()
+    text = config_text(tmp_path / "data", port, admin, [cfg], [CFG_ROUTE]).replace(
+        'store {\n  sync = "none"\n}',
+        'store {\n  map-size = "4M"\n  max-map-size = "4M"\n  sync = "none"\n}')
+    d = start_daemon(text, base_url=f"http://127.0.0.1:{port}")
+    url = f"http://127.0.0.1:{admin}"
+    wait_admin(url, d)
+    a = AdminClient(url)
+    assert a.login("admin", TEST_PASSWORD)[0] == 200
+    n = 0
+    for size in (60 * 1024, 1024, 1):      # filled to the last byte a message could take
+        for _ in range(300):
+            n += 1
+            st, _, b = d.call("POST", "/v1/messages",
+                              {"v": 1, "id": f"m-{n}", "from": "+4930111", "to": "+4930222",
+                               "text": "x" * size}, token=cfg.token)
+            if st == 507:
+                break
+            assert st == 202, (n, st, b)
+        assert st == 507 and b["error"] == "store_full", (size, b)
+    st, _, b = d.call("PUT", "/v1/directory/%2B4930555", {}, token=cfg.token)
+    assert (st, b.get("error")) == (507, "store_full"), (st, b)
+    st, _, b = a.post("/api/peers", {"name": "newco", "kind": "carrier", "owns": ["+8210"],
+                                     "endpoints": ["http://127.0.0.1:9/in"]})
+    assert st == 201, b
+    st, _, b = a.post("/api/routes", {"prefix": "+8210", "peer": "newco"})
+    assert st == 201, b
+    st, _, b = a.post("/api/peers/cfgpeer/suspend", {})
+    assert st == 200 and b["peer"]["suspended"] is True, b
+    st, _, b = a.post("/api/tokens", {"name": "oncall", "role": "viewer"})
+    assert st == 201, b
+    assert a.get("/api/peers/newco")[0] == 200
+    st, _, b = a.post("/api/peers/cfgpeer/resume", {})
+    assert st == 200, b
+    st, _, b = d.call("POST", "/v1/messages", {"v": 1, "id": "after", "from": "+4930111",
+                                               "to": "+4930222", "text": "x" * 60 * 1024},
+                      token=cfg.token)
+    assert (st, b["error"]) == (507, "store_full"), b
+
+
 # --------------------------------------------------------------- routes
 
 def test_routes_crud(node):

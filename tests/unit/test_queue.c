@@ -1198,6 +1198,16 @@ static int add_kib(struct queue *q, int i, struct queue_rid *rid)
 	return add_full(q, "src", id, "p", QUEUE_PUSH, T0, T0 + DAY, kib, sizeof(kib), rid, NULL);
 }
 
+/* A put of a 200-byte value into table, of the control plane or not. */
+static int kv_put200(struct queue *q, const char *table, const char *key, bool control)
+{
+	static const char val[200];
+	struct queue_op op = {.type = QUEUE_OP_KV_PUT,
+			      .u.kv = {.table = table, .key = key, .klen = strlen(key),
+				       .val = val, .vlen = sizeof(val), .control = control}};
+	return queue_exec(q, &op);
+}
+
 /* Fills a map that may not grow, frees its oldest half, and checks inserts come back. */
 static void fill_free_refill(struct fx *f, uint64_t map)
 {
@@ -1220,6 +1230,24 @@ static void fill_free_refill(struct fx *f, uint64_t map)
 	assert_int_equal(ss.map_bytes, map);
 	assert_true(ss.used_bytes <= ss.map_bytes);
 	assert_true(ss.full); /* what the health endpoint tells load balancers */
+	/* the control plane (peers, routes, admins) may still write, within half the
+	 * reserve; other tables may not */
+	assert_int_equal(kv_put200(f->q, "directory", "+4930", false), -QUEUE_EFULL);
+	assert_int_equal(kv_put200(f->q, "peers", "p1", false), -QUEUE_EFULL);
+	assert_int_equal(kv_put200(f->q, "peers", "p1", true), 0);
+	int k = 0;
+	char key[16];
+	do
+		snprintf(key, sizeof(key), "c%d", k);
+	while (k++ < 100000 && kv_put200(f->q, "peers", key, true) == 0);
+	assert_true(k > 20 && k < 100000); /* it ends, at half the reserve */
+	assert_int_equal(add_kib(f->q, MAX + MAX, &r), -QUEUE_EFULL);
+	for (int i = 0; i < k; i++) { /* deletes always go; the rest as before */
+		struct queue_op op = {.type = QUEUE_OP_KV_DEL};
+		snprintf(key, sizeof(key), "c%d", i);
+		op.u.kv = (struct queue_op_kv){.table = "peers", .key = key, .klen = strlen(key)};
+		assert_int_equal(queue_exec(f->q, &op), 0);
+	}
 	/* duplicates are still answered, and all but inserts still works */
 	assert_int_equal(add_full(f->q, "src", "k0", "p", QUEUE_PUSH, T0, T0 + DAY, "x", 1, &r,
 				  &dup), 0);
