@@ -568,11 +568,16 @@ bool relay_http_renew(struct relay_http *api, struct relay_tls_cred *c)
 		return false;
 	}
 	int64_t end = relay_tls_cred_end(c);
+	time_t t = (time_t)end;
+	struct tm tm;
+	char when[32] = "unknown";
+
 	if (!relay_tls_renew(api->tls_slot, c))
 		return false;
 	atomic_store(&api->node->cert_end_s[api->ops->listener], end);
-	relay_log(RELAY_LOG_INFO, "tls_renewed", "listener=%s not_after=%lld", api->ops->name,
-		  (long long)end);
+	if (end > 0 && gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	relay_log(RELAY_LOG_INFO, "tls_renewed", "listener=%s not_after=%s", api->ops->name, when);
 	return true;
 }
 
