@@ -639,10 +639,10 @@ int relay_node_listen(struct relay_node *n, char *err, size_t errlen);
 
 /*
  * Applies a new config (transferred, also on failure): log level, limits,
- * peers and routes, and the TLS listeners' certificates and keys (re-read, even
- * at the same paths: new handshakes get them, open connections go on). Changes of
- * a listener's address, port, TLS on or off, or client-ca, and of data-dir and
- * node-id need a restart and are logged as such. Returns 0, -RELAY_ECONFIG with
+ * peers and routes, and the TLS listeners' certificates, keys and client-ca
+ * (re-read, even at the same paths: new handshakes get them, open connections go
+ * on). Changes of a listener's address, port, TLS on or off, or client-ca set or
+ * removed, and of data-dir and node-id need a restart and are logged as such. Returns 0, -RELAY_ECONFIG with
  * err when the peers, routes, certificates or keys cannot be applied (the old
  * config stays, all of it), or -RELAY_EAGAIN after 64 reloads within 10 minutes
  * (the old config stays).

@@ -67,13 +67,14 @@ static void read_token(struct relay_req *req, struct creds *c)
 }
 
 /* The client certificate, when the listener asks for one (client-ca). MHD only
- * requests it: a client may send none, so "none" is a normal outcome here. */
+ * requests it: a client may send none, so "none" is a normal outcome here. It is
+ * verified against the client-ca the listener has now (a reload may renew it). */
 static void read_cert(struct relay_req *req, struct creds *c)
 {
 	const union MHD_ConnectionInfo *ci;
 	gnutls_session_t s;
 	const gnutls_datum_t *certs;
-	unsigned int n = 0, status = 0;
+	unsigned int n = 0;
 
 	if (!relay_cfg(req->node)->carrier.client_ca)
 		return;
@@ -83,7 +84,7 @@ static void read_cert(struct relay_req *req, struct creds *c)
 	if (!certs || n == 0)
 		return;
 	c->cert = true;
-	if (gnutls_certificate_verify_peers2(s, &status) < 0 || status != 0)
+	if (!relay_http_verify_client(req->http, s))
 		return;
 	c->cert_ok = sha256_hex(certs[0].data, certs[0].size, c->cert_hex);
 }

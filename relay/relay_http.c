@@ -561,6 +561,11 @@ void relay_http_stop(struct relay_http *api)
 	api->tls_slot = -1;
 }
 
+bool relay_http_verify_client(const struct relay_http *api, gnutls_session_t s)
+{
+	return api->tls_slot >= 0 && relay_tls_verify(api->tls_slot, s);
+}
+
 bool relay_http_renew(struct relay_http *api, struct relay_tls_cred *c)
 {
 	if (api->tls_slot < 0) {

@@ -230,34 +230,17 @@ static int load_trust(struct relay_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-/* Adds a file's contents to the digest, or a marker when it cannot be read. */
-static void digest_file(EVP_MD_CTX *ctx, const char *path)
-{
-	unsigned char buf[4096];
-	FILE *f = path ? fopen(path, "rb") : NULL;
-	size_t n;
-
-	EVP_DigestUpdate(ctx, path ? "F" : "-", 1);
-	if (!f) {
-		EVP_DigestUpdate(ctx, "?", 1);
-		return;
-	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		EVP_DigestUpdate(ctx, buf, n);
-	fclose(f);
-}
-
 /*
- * SHA-256 of what only a restart hands a listener: address, port, mode, and the contents of
- * its client-ca — so that one changed, even in place, is noticed and said. Its certificate
- * and key are not in it: a reload hands them over (load_tls).
+ * SHA-256 of what only a restart hands a listener: address, port, TLS on or off, and
+ * whether it asks for client certificates (client-ca set). Its certificate, key and the
+ * client-ca's contents are not in it: a reload hands them over (load_tls).
  */
 static void listener_digest(const struct relay_listener_conf *l, unsigned char out[32])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	char head[320];
-	int len = snprintf(head, sizeof(head), "%s|%u|%d", l->address ? l->address : "",
-			   (unsigned)l->port, (int)l->plain_http);
+	int len = snprintf(head, sizeof(head), "%s|%u|%d|%d", l->address ? l->address : "",
+			   (unsigned)l->port, (int)l->plain_http, l->client_ca != NULL);
 
 	memset(out, 0, 32);
 	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
@@ -265,7 +248,6 @@ static void listener_digest(const struct relay_listener_conf *l, unsigned char o
 		return; /* all zero: compares unequal to a real digest, so it warns */
 	}
 	EVP_DigestUpdate(ctx, head, (size_t)len);
-	digest_file(ctx, l->client_ca);
 	EVP_DigestFinal_ex(ctx, out, NULL);
 	EVP_MD_CTX_free(ctx);
 }
@@ -283,8 +265,8 @@ static bool listeners_changed(const struct relay_node *n, const struct relay_con
 		listener_digest(l[i], d);
 		if (memcmp(d, n->listener_digest[i], sizeof(d)) != 0) {
 			relay_log(RELAY_LOG_WARN, "config_needs_restart",
-				  "key=%s reason=\"address, port, TLS on or off, or client-ca "
-				  "changed\"", key[i]);
+				  "key=%s reason=\"address, port, TLS on or off, or client-ca on "
+				  "or off changed\"", key[i]);
 			changed = true;
 		}
 	}

@@ -257,10 +257,12 @@ int relay_api_start(struct relay_node *node, char *err, size_t errlen);
  * the reason (naming the file) in err. */
 char *relay_read_pem(const char *path, char *err, size_t errlen);
 
-/* A certificate chain and its key, loaded from a listener's tls-cert and tls-key. */
+/* A certificate chain and its key, loaded from a listener's tls-cert and tls-key, and the
+ * CAs of its client-ca. */
 struct relay_tls_cred;
-/* Loads and checks them (PEM, at most 16 certificates, the key the first's); 0, or
- * -RELAY_ELISTEN (-RELAY_ENOMEM) with the reason, naming the file, in err. */
+/* Loads and checks them (PEM, at most 16 certificates, the key the first's), and the
+ * listener's client-ca when it has one; 0, or -RELAY_ELISTEN (-RELAY_ENOMEM) with the
+ * reason, naming the file, in err. */
 int relay_tls_cred_load(const struct relay_listener_conf *l, struct relay_tls_cred **out,
 			char *err, size_t errlen);
 void relay_tls_cred_free(struct relay_tls_cred *c);
@@ -282,6 +284,11 @@ int relay_tls_listen(struct relay_tls_cred *c, int *slot,
 		     gnutls_certificate_retrieve_function2 **cb, char *err, size_t errlen);
 bool relay_tls_renew(int slot, struct relay_tls_cred *c);
 void relay_tls_release(int slot);
+/* Whether the client certificate chain of session s verifies against the client-ca the
+ * slot serves now (false without one). */
+bool relay_tls_verify(int slot, gnutls_session_t s);
+/* relay_http.c: the same for the listener a request came in on (false on plain HTTP). */
+bool relay_http_verify_client(const struct relay_http *api, gnutls_session_t s);
 /* relay_http.c: the listener serves c (owned) to new handshakes, if it is a TLS one and c
  * differs from what it serves (logged, and its end published); whether it changed. */
 bool relay_http_renew(struct relay_http *api, struct relay_tls_cred *c);

@@ -1,7 +1,8 @@
 /*
  * A TLS listener's certificate and key, served through GnuTLS's certificate
  * callback so that a reload can hand new handshakes a renewed certificate
- * while the listener keeps running and its open connections go on.
+ * while the listener keeps running and its open connections go on; and the CAs
+ * its client certificates are verified with (client-ca), swapped the same way.
  *
  * The callback carries no user pointer, so each TLS listener takes one of
  * TLS_SLOTS slots, each with a callback of its own. A replaced credential is
@@ -28,8 +29,9 @@ struct relay_tls_cred {
 	gnutls_pcert_st chain[CHAIN_MAX];
 	unsigned n;
 	gnutls_privkey_t key;
+	gnutls_x509_trust_list_t ca;   /* client-ca, or NULL */
 	int64_t end_s;                 /* when chain[0] ends */
-	unsigned char digest[32];      /* of the certificate and key files' contents */
+	unsigned char digest[32];      /* of the certificate, key and client-ca files' contents */
 	struct relay_tls_cred *older;  /* replaced ones, kept until the slot is released */
 };
 
@@ -78,6 +80,8 @@ void relay_tls_cred_free(struct relay_tls_cred *c)
 			gnutls_pcert_deinit(&c->chain[i]);
 		if (c->key)
 			gnutls_privkey_deinit(c->key);
+		if (c->ca)
+			gnutls_x509_trust_list_deinit(c->ca, 1);
 		free(c);
 		c = older;
 	}
@@ -123,11 +127,38 @@ static int check_pair(const gnutls_datum_t *cert, const gnutls_datum_t *key, con
 	return 0;
 }
 
+/* The CAs of a client-ca file (PEM, one or more); *pem keeps its text for the digest. */
+static int load_ca(const char *path, gnutls_x509_trust_list_t *out, char **pem, char *err,
+		   size_t errlen)
+{
+	gnutls_datum_t d;
+	int g;
+
+	if (!(*pem = relay_read_pem(path, err, errlen)))
+		return -RELAY_ELISTEN;
+	if (!strstr(*pem, "-----BEGIN CERTIFICATE-----")) {
+		snprintf(err, errlen, "client-ca %s: no PEM certificate in it", path);
+		return -RELAY_ELISTEN;
+	}
+	if (gnutls_x509_trust_list_init(out, 0) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -RELAY_ENOMEM;
+	}
+	d = (gnutls_datum_t){(unsigned char *)*pem, (unsigned)strlen(*pem)};
+	g = gnutls_x509_trust_list_add_trust_mem(*out, &d, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+	if (g <= 0) {
+		snprintf(err, errlen, "client-ca %s: %s", path,
+			 g == 0 ? "no PEM certificate in it" : gnutls_strerror(g));
+		return -RELAY_ELISTEN;
+	}
+	return 0;
+}
+
 int relay_tls_cred_load(const struct relay_listener_conf *l, struct relay_tls_cred **out,
 			char *err, size_t errlen)
 {
 	struct relay_tls_cred *c = NULL;
-	char *cert_pem = NULL, *key_pem = NULL;
+	char *cert_pem = NULL, *key_pem = NULL, *ca_pem = NULL;
 	gnutls_datum_t cert, key;
 	int rc = -RELAY_ELISTEN;
 
@@ -168,6 +199,8 @@ int relay_tls_cred_load(const struct relay_listener_conf *l, struct relay_tls_cr
 	/* each file read on its own first: GnuTLS leaks on a broken certificate here */
 	if ((rc = check_pair(&cert, &key, l->tls_cert, l->tls_key, err, errlen)) != 0)
 		goto done;
+	if (l->client_ca && (rc = load_ca(l->client_ca, &c->ca, &ca_pem, err, errlen)) != 0)
+		goto done;
 	c->end_s = chain_end(&c->chain[0]);
 	gnutls_hash_hd_t h;
 	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0) {
@@ -177,6 +210,8 @@ int relay_tls_cred_load(const struct relay_listener_conf *l, struct relay_tls_cr
 	}
 	gnutls_hash(h, cert.data, cert.size);
 	gnutls_hash(h, key.data, key.size);
+	if (ca_pem)
+		gnutls_hash(h, ca_pem, strlen(ca_pem));
 	gnutls_hash_deinit(h, c->digest);
 	*out = c;
 	c = NULL;
@@ -184,8 +219,36 @@ int relay_tls_cred_load(const struct relay_listener_conf *l, struct relay_tls_cr
 done:
 	relay_tls_cred_free(c);
 	free(cert_pem);
+	free(ca_pem);
 	free_secret(key_pem);
 	return rc;
+}
+
+/* Whether the client's chain in s verifies against c's client-ca. */
+static bool cred_verify(const struct relay_tls_cred *c, gnutls_session_t s)
+{
+	const gnutls_datum_t *der;
+	gnutls_x509_crt_t crt[CHAIN_MAX];
+	unsigned n = 0, got, status = 1;
+
+	if (!c || !c->ca || !(der = gnutls_certificate_get_peers(s, &n)) || n == 0)
+		return false;
+	if (n > CHAIN_MAX)
+		n = CHAIN_MAX;
+	for (got = 0; got < n; got++) {
+		if (gnutls_x509_crt_init(&crt[got]) < 0)
+			break;
+		if (gnutls_x509_crt_import(crt[got], &der[got], GNUTLS_X509_FMT_DER) < 0) {
+			gnutls_x509_crt_deinit(crt[got]);
+			break;
+		}
+	}
+	bool ok = got == n &&
+		  gnutls_x509_trust_list_verify_crt(c->ca, crt, n, 0, &status, NULL) >= 0 &&
+		  status == 0;
+	for (unsigned i = 0; i < got; i++)
+		gnutls_x509_crt_deinit(crt[i]);
+	return ok;
 }
 
 int relay_tls_load_listeners(const struct relay_config *cfg, const bool want[RELAY_LISTENERS],
@@ -277,6 +340,11 @@ int relay_tls_listen(struct relay_tls_cred *c, int *slot,
 	pthread_mutex_unlock(&slots.lock);
 	snprintf(err, errlen, "more than %d TLS listeners in one process", TLS_SLOTS);
 	return -RELAY_ELISTEN;
+}
+
+bool relay_tls_verify(int slot, gnutls_session_t s)
+{
+	return cred_verify(atomic_load(&slots.cur[slot]), s);
 }
 
 bool relay_tls_renew(int slot, struct relay_tls_cred *c)

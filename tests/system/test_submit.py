@@ -2,6 +2,8 @@
 code, batches, idempotency) and GET /v1/messages/{rid}, with bearer tokens
 and TLS client certificates pinned per peer."""
 import hashlib
+import shutil
+import signal
 import ssl
 import subprocess
 import time
@@ -346,6 +348,61 @@ def test_tls_client_certificate_pin(make_node, tls_files, client_certs):
     # a peer without a pin still authenticates with its token over TLS
     st, _, b = post(d, env("t-7", frm="ann@line.example", to="+821012345678"), line)
     assert st == 202, b
+
+
+def test_client_ca_renewed_on_reload(make_node, tls_files, client_certs, tmp_path):
+    """client-ca's contents are re-read on reload: client certificates of a new CA are
+    verified from then on, the old CA's no more; no restart is asked for."""
+    server_cert, server_key, _ = tls_files
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=new-peers-ca",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout", str(tmp_path / "ca2.key"), "-out", str(tmp_path / "ca2.pem"))
+    (tmp_path / "ext.cnf").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+    openssl("req", *ec, "-subj", "/CN=c3", "-keyout", str(tmp_path / "c3.key"),
+            "-out", str(tmp_path / "c3.csr"))
+    openssl("x509", "-req", "-in", str(tmp_path / "c3.csr"), "-CA", str(tmp_path / "ca2.pem"),
+            "-CAkey", str(tmp_path / "ca2.key"), "-CAcreateserial", "-days", "2",
+            "-extfile", str(tmp_path / "ext.cnf"), "-out", str(tmp_path / "c3.pem"))
+    certs = {"c1": client_certs["c1"], "c3": (tmp_path / "c3.pem", tmp_path / "c3.key")}
+    ca = tmp_path / "client-ca.pem"
+    shutil.copy(client_certs["ca"], ca)
+    p1 = Peer("p1", owns=["+8210"], extra=f'  cert-sha256 = "{cert_sha256(certs["c1"][0])}"')
+    p3 = Peer("p3", owns=["+8220"], extra=f'  cert-sha256 = "{cert_sha256(certs["c3"][0])}"')
+    line = Peer("line", owns=["line.example"])
+    d = make_node([p1, p3, line], ['route { domain = "line.example" peer = "line" }'],
+                  tls=(server_cert, server_key, ssl.create_default_context(cafile=str(server_cert)),
+                       ca))
+
+    def send(name, i, frm):
+        c = ssl.create_default_context(cafile=str(server_cert))
+        c.load_cert_chain(*map(str, certs[name]))
+        return post(d, env(i, frm=frm), None, ssl_context=c)
+
+    assert send("c1", "ca-1", "+821011112222")[0] == 202
+    st, _, b = send("c3", "ca-2", "+822011112222")
+    assert (st, b["reason"]) == (401, "client certificate not verified"), b
+    shutil.copy(tmp_path / "ca2.pem", ca)           # the new CA, in place
+    d.signal(signal.SIGHUP)
+    d.wait_log("msg=config_reloaded", count=1)
+    assert send("c3", "ca-3", "+822011112222")[0] == 202
+    st, _, b = send("c1", "ca-4", "+821011112222")
+    assert (st, b["reason"]) == (401, "client certificate not verified"), b
+    assert "config_needs_restart" not in d.log_text()
+    ca.write_text("not a CA\n")                      # refused; the new CA stays
+    d.signal(signal.SIGHUP)
+    d.wait_log("msg=config_reload_failed")
+    assert f'client-ca {ca}: no PEM certificate in it' in d.log_text()
+    assert send("c3", "ca-5", "+822011112222")[0] == 202
+    # removing client-ca is another matter: the listener asks for certificates from its start
+    shutil.copy(tmp_path / "ca2.pem", ca)
+    with open(d.conf) as f:
+        text = f.read()
+    with open(d.conf, "w") as f:
+        f.write(text.replace(f'  client-ca = "{ca}"\n', ""))
+    d.signal(signal.SIGHUP)
+    d.wait_log("msg=config_needs_restart key=carrier-listener")
 
 
 # ------------------------------------------------------------------- load

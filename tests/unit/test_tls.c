@@ -185,6 +185,36 @@ static gnutls_pcert_st *served(gnutls_certificate_retrieve_function2 *cb, unsign
 	return pc;
 }
 
+/* The listener's client-ca: loaded with the pair, its faults named; part of what renews. */
+static void test_client_ca(void **state)
+{
+	char crt[128], key[128], ca[128], err[512], want[512];
+	struct relay_listener_conf l = {.tls_cert = crt, .tls_key = key, .client_ca = ca};
+	struct relay_tls_cred *c = NULL, *with_ca;
+	gnutls_certificate_retrieve_function2 *cb;
+	int slot;
+	(void)state;
+
+	snprintf(crt, sizeof(crt), "%s", path("a.crt")); /* path()'s buffers are reused */
+	snprintf(key, sizeof(key), "%s", path("a.key"));
+	snprintf(ca, sizeof(ca), "%s", path("b.crt")); /* any PEM certificate can be a CA */
+	assert_int_equal(relay_tls_cred_load(&l, &with_ca, err, sizeof(err)), 0);
+	write_file("junk", "not a certificate\n");
+	snprintf(ca, sizeof(ca), "%s", path("junk"));
+	assert_int_equal(relay_tls_cred_load(&l, &c, err, sizeof(err)), -RELAY_ELISTEN);
+	assert_null(c);
+	snprintf(want, sizeof(want), "client-ca %s: no PEM certificate in it", path("junk"));
+	assert_string_equal(err, want);
+	snprintf(ca, sizeof(ca), "%s", path("none"));
+	assert_int_equal(relay_tls_cred_load(&l, &c, err, sizeof(err)), -RELAY_ELISTEN);
+	snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path("none"));
+	assert_string_equal(err, want);
+	/* the same pair with another client-ca is a renewal */
+	assert_int_equal(relay_tls_listen(cred("a.crt", "a.key"), &slot, &cb, err, sizeof(err)), 0);
+	assert_true(relay_tls_renew(slot, with_ca));
+	relay_tls_release(slot);
+}
+
 static void test_renew(void **state)
 {
 	gnutls_certificate_retrieve_function2 *cb;
@@ -245,7 +275,8 @@ static void test_slots(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_load_good),  cmocka_unit_test(test_load_faults),
+	    cmocka_unit_test(test_load_good),  cmocka_unit_test(test_client_ca),
+	    cmocka_unit_test(test_load_faults),
 	    cmocka_unit_test(test_load_chain), cmocka_unit_test(test_renew),
 	    cmocka_unit_test(test_slots),
 	};
