@@ -286,28 +286,39 @@ def openssl(*args):
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
+EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+
+def make_ca(d, name):
+    """A CA for client certificates: d/name.pem and d/name.key."""
+    openssl("req", "-x509", *EC, "-days", "2", "-subj", f"/CN={name}",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.pem"))
+    return d / f"{name}.pem"
+
+
+def make_client(d, ca, name):
+    """A client certificate signed by the CA d/ca: (d/name.pem, d/name.key)."""
+    (d / "ext.cnf").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+    openssl("req", *EC, "-subj", f"/CN={name}", "-keyout", str(d / f"{name}.key"),
+            "-out", str(d / f"{name}.csr"))
+    openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / f"{ca}.pem"),
+            "-CAkey", str(d / f"{ca}.key"), "-CAcreateserial", "-days", "2",
+            "-extfile", str(d / "ext.cnf"), "-out", str(d / f"{name}.pem"))
+    return d / f"{name}.pem", d / f"{name}.key"
+
+
 @pytest.fixture(scope="module")
 def client_certs(tmp_path_factory):
     """A CA, two client certificates it signed, and one self-signed."""
     d = tmp_path_factory.mktemp("clients")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=peers-ca",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"))
-    (d / "ext.cnf").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
-    out = {}
+    out = {"ca": make_ca(d, "ca")}
     for name in ("c1", "c2"):
-        openssl("req", *ec, "-subj", f"/CN={name}", "-keyout", str(d / f"{name}.key"),
-                "-out", str(d / f"{name}.csr"))
-        openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"),
-                "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days", "2",
-                "-extfile", str(d / "ext.cnf"), "-out", str(d / f"{name}.pem"))
-        out[name] = (d / f"{name}.pem", d / f"{name}.key")
-    openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=c1",
+        out[name] = make_client(d, "ca", name)
+    openssl("req", "-x509", *EC, "-days", "2", "-subj", "/CN=c1",
             "-keyout", str(d / "self.key"), "-out", str(d / "self.pem"))
     out["self"] = (d / "self.pem", d / "self.key")
-    out["ca"] = d / "ca.pem"
     return out
 
 
@@ -354,18 +365,8 @@ def test_client_ca_renewed_on_reload(make_node, tls_files, client_certs, tmp_pat
     """client-ca's contents are re-read on reload: client certificates of a new CA are
     verified from then on, the old CA's no more; no restart is asked for."""
     server_cert, server_key, _ = tls_files
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=new-peers-ca",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", str(tmp_path / "ca2.key"), "-out", str(tmp_path / "ca2.pem"))
-    (tmp_path / "ext.cnf").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
-    openssl("req", *ec, "-subj", "/CN=c3", "-keyout", str(tmp_path / "c3.key"),
-            "-out", str(tmp_path / "c3.csr"))
-    openssl("x509", "-req", "-in", str(tmp_path / "c3.csr"), "-CA", str(tmp_path / "ca2.pem"),
-            "-CAkey", str(tmp_path / "ca2.key"), "-CAcreateserial", "-days", "2",
-            "-extfile", str(tmp_path / "ext.cnf"), "-out", str(tmp_path / "c3.pem"))
-    certs = {"c1": client_certs["c1"], "c3": (tmp_path / "c3.pem", tmp_path / "c3.key")}
+    make_ca(tmp_path, "ca2")
+    certs = {"c1": client_certs["c1"], "c3": make_client(tmp_path, "ca2", "c3")}
     ca = tmp_path / "client-ca.pem"
     shutil.copy(client_certs["ca"], ca)
     p1 = Peer("p1", owns=["+8210"], extra=f'  cert-sha256 = "{cert_sha256(certs["c1"][0])}"')
