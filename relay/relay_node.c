@@ -12,8 +12,6 @@
 #include <time.h>
 
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "relay/relay_priv.h"
 
