@@ -1,363 +1,32 @@
 /*
- * relay_config: interlinkd's libconfuse grammar, its callbacks, the line of every key, and
- * the conversion from cfg_t into an immutable struct relay_config, with "FILE:LINE: reason"
- * errors. The only file that includes confuse.h; docs/config.md describes the grammar.
+ * relay_config: the tree that relay_config_read.c reads, its values checked and converted into
+ * an immutable struct relay_config with "FILE:LINE: reason" errors; relay_config_parse, _load.
  */
-#include <confuse.h>
-
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "relay/relay_priv.h"
+#include "relay/relay_config_priv.h"
 
 #define FILE_MAX      (16u << 20) /* relay_config_load refuses larger files */
 #define ENDPOINTS_MAX 8
 #define URL_MAX       2048
 #define TOKEN_MAX     1024
-#define DIGITS        "0123456789"
-#define FMT(f, a)     __attribute__((format(printf, f, a)))
 
-/* ---------------------------------------------- the parse context */
-
-struct keyrec { /* a key met in the file, for messages after parsing */
-	cfg_t *sec;
-	const char *name; /* the option's own name: the same pointer for the same key */
-	unsigned idx;     /* list element */
-	int line, closed; /* closed: a list's closing brace was seen */
-};
-
-struct secrec { /* a section met in the file */
-	cfg_t *sec;
-	int line, closed; /* line of its "{" */
-};
-
-struct pctx {
-	struct rc_err e; /* the file's name and the first error */
-	cfg_t *root;
-	struct keyrec *keys;
-	struct secrec *secs;
-	size_t nkeys, capkeys, nsecs, capsecs;
-};
-
-/*
- * libconfuse's lexer is global (flex, not reentrant) and its callbacks get no
- * user pointer: one parse at a time, under this lock, reaches its context
- * through parse_cur. Nothing else in this file is mutable.
- */
-static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pctx *parse_cur;
+/* ----------------------------------------------------- value checks */
 
 static int dup_str(struct pctx *c, const char *s, char **out)
 {
 	*out = NULL;
 	return s && !(*out = strdup(s)) ? rc_nomem(&c->e) : 0;
 }
-
-static int grow(struct pctx *c, void **arr, size_t *cap, size_t n, size_t size)
-{
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	if (!(p = realloc(*arr, ncap * size)))
-		return rc_nomem(&c->e);
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
-/* "" for the top level, else "store: " or "peer \"kakao\": ", to start messages. */
-static const char *label(cfg_t *sec, char *buf, size_t n)
-{
-	if (strcmp(cfg_name(sec), "root") == 0)
-		snprintf(buf, n, "%s", "");
-	else if (cfg_title(sec))
-		snprintf(buf, n, "%s \"%.64s\": ", cfg_name(sec), cfg_title(sec));
-	else
-		snprintf(buf, n, "%s: ", cfg_name(sec));
-	return buf;
-}
-
-/* ------------------------------------ lines, sorted after parsing */
-
-static int ptr_cmp(const void *a, const void *b)
-{
-	return ((uintptr_t)a > (uintptr_t)b) - ((uintptr_t)a < (uintptr_t)b);
-}
-
-static int key_cmp(const void *a, const void *b)
-{
-	const struct keyrec *x = a, *y = b;
-	int r = ptr_cmp(x->sec, y->sec);
-
-	r = r ? r : strcmp(x->name, y->name);
-	return r ? r : (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-static int sec_cmp(const void *a, const void *b)
-{
-	return ptr_cmp(((const struct secrec *)a)->sec, ((const struct secrec *)b)->sec);
-}
-
-/* The line of a section's "{", or 0 when it is not in the file. */
-static int sec_line(struct pctx *c, cfg_t *sec)
-{
-	struct secrec k = {.sec = sec}, *s;
-
-	s = c->nsecs ? bsearch(&k, c->secs, c->nsecs, sizeof(k), sec_cmp) : NULL;
-	return s ? s->line : 0;
-}
-
-/* The line of a key (list element idx), or 0 when it is not in the file. */
-static int key_line(struct pctx *c, cfg_t *sec, const char *name, unsigned idx)
-{
-	struct keyrec k = {.sec = sec, .name = name, .idx = idx}, *r;
-
-	r = c->nkeys ? bsearch(&k, c->keys, c->nkeys, sizeof(k), key_cmp) : NULL;
-	return r ? r->line : 0;
-}
-
-/* Where to point for a key: its line, else its section's, else none. */
-static int line_of(struct pctx *c, cfg_t *sec, const char *key)
-{
-	int line = key_line(c, sec, key, 0);
-
-	return line ? line : sec_line(c, sec);
-}
-
-/*
- * "<section: ><key >reason" at `line`, or when 0 at the key's line (its
- * section's when the key is not in the file, none for the top level).
- */
-FMT(5, 6)
-static int kfail(struct pctx *c, cfg_t *sec, const char *key, int line, const char *fmt, ...)
-{
-	char msg[320], w[100];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	line = line ? line : key ? line_of(c, sec, key) : sec_line(c, sec);
-	return rc_fail(&c->e, line, "%s%s%s%s", label(sec, w, sizeof(w)), key ? key : "",
-	               key ? " " : "", msg);
-}
-
-/* --------------------------------------------- libconfuse callbacks */
-
-/* The record of a section, added (its "{" at `line`) when new. */
-static struct secrec *sec_get(struct pctx *c, cfg_t *sec, int line)
-{
-	size_t i = c->nsecs;
-
-	if (i && c->secs[i - 1].sec == sec)
-		return &c->secs[i - 1];
-	if (!cfg_title(sec) && strcmp(cfg_name(sec), "route") != 0) /* a single one, again? */
-		for (i = 0; i < c->nsecs; i++)
-			if (c->secs[i].sec == sec)
-				return &c->secs[i];
-	if (grow(c, (void **)&c->secs, &c->capsecs, c->nsecs, sizeof(*c->secs)))
-		return NULL;
-	c->secs[c->nsecs] = (struct secrec){.sec = sec, .line = line};
-	return &c->secs[c->nsecs++];
-}
-
-/* Validation callback of every key: notes its line, refuses a key given twice. */
-static int on_key(cfg_t *sec, cfg_opt_t *opt)
-{
-	struct pctx *c = parse_cur;
-	unsigned idx = opt->nvalues ? opt->nvalues - 1 : 0;
-	struct secrec *s;
-
-	if (sec != c->root) { /* the root's line stays on the "{" while a section is read */
-		if (!(s = sec_get(c, sec, c->root->line)))
-			return -1;
-		if (s->closed)
-			return rc_fail(&c->e, c->root->line,
-			               "section '%s' is given twice (first at line %d)",
-			               cfg_name(sec), s->line);
-	}
-	for (size_t i = c->nkeys; i-- > 0;) {
-		struct keyrec *k = &c->keys[i];
-
-		if (k->sec != sec && sec != c->root)
-			break; /* a section's keys are contiguous */
-		if (k->sec != sec || k->name != opt->name || k->idx != idx)
-			continue;
-		if (i == c->nkeys - 1 && (opt->flags & CFGF_LIST) && !k->closed) {
-			k->closed = 1; /* called again at the list's closing brace */
-			return 0;
-		}
-		return kfail(c, sec, opt->name, sec->line, "is given twice (first at line %d)",
-		             k->line);
-	}
-	if (grow(c, (void **)&c->keys, &c->capkeys, c->nkeys, sizeof(*c->keys)))
-		return -1;
-	c->keys[c->nkeys++] = (struct keyrec){sec, opt->name, idx, sec->line, 0};
-	return 0;
-}
-
-/* Validation callback of a section, called at its closing brace. */
-static int on_section(cfg_t *parent, cfg_opt_t *opt)
-{
-	struct pctx *c = parse_cur;
-	cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
-	struct secrec *s = sec ? sec_get(c, sec, parent->line) : NULL;
-
-	if (!s)
-		return -1;
-	if (s->closed)
-		return rc_fail(&c->e, parent->line,
-		               "section '%s' is given twice (first at line %d)", cfg_name(sec),
-		               s->line);
-	s->closed = 1;
-	return 0;
-}
-
-/* libconfuse's own messages, reworded where ours say more. */
-FMT(2, 0) static void on_error(cfg_t *sec, const char *fmt, va_list ap)
-{
-	struct pctx *c = parse_cur;
-	char msg[256], w[100];
-	size_t n;
-	int first = 0;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	if (n > 16 && strncmp(msg, "no such option '", 16) == 0 && msg[n - 1] == '\'') {
-		msg[n - 1] = '\0';
-		label(sec, w, sizeof(w));
-		if (sec == c->root)
-			rc_fail(&c->e, sec->line, "unknown option '%s'", msg + 16);
-		else
-			rc_fail(&c->e, sec->line, "unknown option '%s' in section '%.*s'", msg + 16,
-			        (int)strlen(w) - 2, w);
-	} else if (n > 23 && !strncmp(msg, "found duplicate title '", 23) && msg[n - 1] == '\'') {
-		msg[n - 1] = '\0';
-		for (size_t i = 0; i < c->nsecs; i++)
-			if (cfg_title(c->secs[i].sec) &&
-			    !strcmp(cfg_title(c->secs[i].sec), msg + 23))
-				first = c->secs[i].line;
-		rc_fail(&c->e, sec->line, "peer \"%s\" is defined twice (first at line %d)",
-		        msg + 23, first);
-	} else {
-		rc_fail(&c->e, sec->line, "%s", msg);
-	}
-}
-
-/* Integers are decimal (libconfuse would read 010 as 8); ranges are checked later. */
-static int parse_int(cfg_t *sec, cfg_opt_t *opt, const char *v, void *result)
-{
-	const char *d = v + (v[0] == '-');
-
-	if (!d[0] || d[strspn(d, DIGITS)])
-		return kfail(parse_cur, sec, opt->name, sec->line, "must be a whole number");
-	errno = 0;
-	*(long *)result = strtol(v, NULL, 10);
-	return errno ? kfail(parse_cur, sec, opt->name, sec->line, "is out of range") : 0;
-}
-
-static int parse_float(cfg_t *sec, cfg_opt_t *opt, const char *v, void *result)
-{
-	size_t n = strspn(v, DIGITS), f = v[n] == '.' ? strspn(v + n + 1, DIGITS) : 0;
-
-	if (!n || (v[n] && (v[n] != '.' || !f || v[n + 1 + f])))
-		return kfail(parse_cur, sec, opt->name, sec->line,
-		             "must be a decimal number such as 2.0");
-	*(double *)result = strtod(v, NULL);
-	return 0;
-}
-
-static int parse_bool(cfg_t *sec, cfg_opt_t *opt, const char *v, void *result)
-{
-	if ((*(int *)result = cfg_parse_boolean(v)) < 0)
-		return kfail(parse_cur, sec, opt->name, sec->line, "must be true or false");
-	return 0;
-}
-
-#define O_(n, t, f, ...)                                                                           \
-	{                                                                                          \
-		.name = (n), .type = (t), .flags = (f), .validcb = on_key, __VA_ARGS__             \
-	}
-#define O_STR(n, d)   O_(n, CFGT_STR, 0, .def.string = (d))
-#define O_LIST(n)     O_(n, CFGT_STR, CFGF_LIST, .def.parsed = NULL)
-#define O_INT(n, d)   O_(n, CFGT_INT, 0, .def.number = (d), .parsecb = parse_int)
-#define O_FLOAT(n, d) O_(n, CFGT_FLOAT, 0, .def.fpnumber = (d), .parsecb = parse_float)
-#define O_BOOL(n, d)  O_(n, CFGT_BOOL, 0, .def.boolean = (d), .parsecb = parse_bool)
-#define O_SEC(n, sub, f)                                                                           \
-	{                                                                                          \
-		.name = (n), .type = CFGT_SEC, .flags = (f), .subopts = (sub),                     \
-		.validcb = on_section                                                              \
-	}
-
-/* The grammar. The defaults here are the documented ones (docs/config.md). */
-static cfg_t *new_cfg(void)
-{
-	cfg_opt_t carrier[] = {O_STR("address", "0.0.0.0"),
-	                       O_INT("port", 8443),
-	                       O_STR("tls-cert", NULL),
-	                       O_STR("tls-key", NULL),
-	                       O_STR("client-ca", NULL),
-	                       O_BOOL("plain-http", cfg_false),
-	                       CFG_END()};
-	cfg_opt_t admin[] = {O_STR("address", "127.0.0.1"),        O_INT("port", 8081),
-	                     O_STR("tls-cert", NULL),              O_STR("tls-key", NULL),
-	                     O_STR("bootstrap-user", "admin"),     O_STR("session-idle", "30m"),
-	                     O_STR("bootstrap-password-hash", NULL), CFG_END()};
-	cfg_opt_t store[] = {O_STR("map-size", "1G"), O_STR("max-map-size", "16G"),
-	                     O_STR("sync", "full"), O_STR("status-retention", "7d"),
-	                     O_BOOL("encrypt", cfg_false), O_STR("key-file", NULL), CFG_END()};
-	cfg_opt_t delivery[] = {
-	    O_STR("retry-initial", "1s"), O_STR("retry-max", "10m"),   O_FLOAT("retry-factor", 2.0),
-	    O_STR("default-ttl", "3d"),   O_STR("max-ttl", "7d"),      O_STR("timeout", "10s"),
-	    O_INT("concurrency", 32),     O_STR("inbox-lease", "30s"), CFG_END()};
-	cfg_opt_t peer[] = {O_STR("kind", "carrier"),
-	                    O_STR("token-sha256", NULL),
-	                    O_STR("cert-sha256", NULL),
-	                    O_LIST("endpoints"),
-	                    O_STR("outbound-token", NULL),
-	                    O_LIST("owns"),
-	                    O_INT("rate", 1000),
-	                    O_INT("burst", 0),
-	                    O_STR("max-size", NULL),
-	                    O_INT("max-queue", 1000000),
-	                    O_BOOL("suspended", cfg_false),
-	                    O_BOOL("directory-trusted", cfg_false),
-	                    O_LIST("keys"),
-	                    CFG_END()};
-	cfg_opt_t trust[] = {O_BOOL("attest", cfg_true), O_STR("key-file", NULL),
-	                     O_STR("key-valid-until", NULL), CFG_END()};
-	cfg_opt_t route[] = {O_STR("prefix", NULL), O_STR("domain", NULL),
-	                     O_BOOL("default", cfg_false), O_STR("peer", NULL), CFG_END()};
-	cfg_opt_t root[] = {O_STR("node-id", NULL),
-	                    O_STR("data-dir", "/var/lib/interlink"),
-	                    O_STR("default-country", NULL),
-	                    O_STR("log-level", "info"),
-	                    O_STR("max-message-size", "64K"),
-	                    O_BOOL("admin-can-read-bodies", cfg_false),
-	                    O_SEC("carrier-listener", carrier, CFGF_NONE),
-	                    O_SEC("admin-listener", admin, CFGF_NONE),
-	                    O_SEC("store", store, CFGF_NONE),
-	                    O_SEC("delivery", delivery, CFGF_NONE),
-	                    O_SEC("trust", trust, CFGF_NONE),
-	                    O_SEC("peer", peer, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
-	                    O_SEC("route", route, CFGF_MULTI),
-	                    CFG_END()};
-
-	return cfg_init(root, CFGF_NONE); /* copies the tables */
-}
-
-/* ----------------------------------------------------- value checks */
 
 /* A node id or peer name: the envelope's rule for a hop (relay_rules.c). */
 static int name_ok(const char *s)
@@ -373,7 +42,7 @@ static int want_units(struct pctx *c, cfg_t *sec, const char *key, int dur, cons
 	uint64_t lo = 0, hi = UINT64_MAX;
 
 	if (parse(cfg_getstr(sec, key), out) != 0)
-		return kfail(
+		return rcfg_kfail(
 		    c, sec, key, 0, "must be %s",
 		    dur ? "a duration such as \"500ms\", \"30s\", \"10m\", \"2h\" or \"7d\""
 		        : "a size such as \"512\", \"64K\", \"1M\" or \"16G\"");
@@ -384,8 +53,9 @@ static int want_units(struct pctx *c, cfg_t *sec, const char *key, int dur, cons
 	if (*out >= lo && *out <= hi)
 		return 0;
 	if (min && max)
-		return kfail(c, sec, key, 0, "must be between %s and %s", min, max);
-	return kfail(c, sec, key, 0, "must be at %s %s", min ? "least" : "most", min ? min : max);
+		return rcfg_kfail(c, sec, key, 0, "must be between %s and %s", min, max);
+	return rcfg_kfail(c, sec, key, 0, "must be at %s %s", min ? "least" : "most",
+	                  min ? min : max);
 }
 
 static int want_int(struct pctx *c, cfg_t *sec, const char *key, long min, long max, long *out)
@@ -394,8 +64,8 @@ static int want_int(struct pctx *c, cfg_t *sec, const char *key, long min, long 
 	if (*out >= min && *out <= max)
 		return 0;
 	if (max == LONG_MAX)
-		return kfail(c, sec, key, 0, "must be at least %ld", min);
-	return kfail(c, sec, key, 0, "must be between %ld and %ld", min, max);
+		return rcfg_kfail(c, sec, key, 0, "must be at least %ld", min);
+	return rcfg_kfail(c, sec, key, 0, "must be between %ld and %ld", min, max);
 }
 
 /* One of names[] (NULL-terminated); *out is its index. */
@@ -407,7 +77,7 @@ static int want_choice(struct pctx *c, cfg_t *sec, const char *key, const char *
 	for (*out = 0; v && names[*out]; ++*out)
 		if (strcmp(v, names[*out]) == 0)
 			return 0;
-	return kfail(c, sec, key, 0, "must be %s", says);
+	return rcfg_kfail(c, sec, key, 0, "must be %s", says);
 }
 
 /* A file the daemon will read: it must exist and be readable now. */
@@ -419,11 +89,11 @@ static int want_file(struct pctx *c, cfg_t *sec, const char *key, char **out)
 	if (!p)
 		return 0;
 	if (!rc_text_ok(p, PATH_MAX - 1, 1))
-		return kfail(c, sec, key, 0, "must be a file name");
+		return rcfg_kfail(c, sec, key, 0, "must be a file name");
 	if (access(p, R_OK) != 0)
-		return kfail(c, sec, key, 0, "'%s' cannot be read: %s", p, strerror(errno));
+		return rcfg_kfail(c, sec, key, 0, "'%s' cannot be read: %s", p, strerror(errno));
 	if (stat(p, &st) == 0 && !S_ISREG(st.st_mode))
-		return kfail(c, sec, key, 0, "'%s' is not a regular file", p);
+		return rcfg_kfail(c, sec, key, 0, "'%s' is not a regular file", p);
 	return dup_str(c, p, out);
 }
 
@@ -444,7 +114,7 @@ static int want_hex(struct pctx *c, cfg_t *sec, const char *key, char **out)
 			n = 65;
 	}
 	if (v && n != 64)
-		return kfail(c, sec, key, 0, "must be 64 hex digits (a SHA-256 digest)");
+		return rcfg_kfail(c, sec, key, 0, "must be 64 hex digits (a SHA-256 digest)");
 	h[64] = '\0';
 	return dup_str(c, v ? h : NULL, out);
 }
@@ -479,16 +149,18 @@ static int conv_top(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 	const char *cc = cfg_getstr(root, "default-country");
 
 	if (!id)
-		return kfail(c, root, "node-id", 0, "is required");
+		return rcfg_kfail(c, root, "node-id", 0, "is required");
 	if (!name_ok(id))
-		return kfail(c, root, "node-id", 0, "must be 1-64 characters of A-Z a-z 0-9 . _ -");
+		return rcfg_kfail(c, root, "node-id", 0,
+		                  "must be 1-64 characters of A-Z a-z 0-9 . _ -");
 	if (!dir || !rc_text_ok(dir, PATH_MAX - 1, 1))
-		return kfail(c, root, "data-dir", 0, "must be a directory name");
+		return rcfg_kfail(c, root, "data-dir", 0, "must be a directory name");
 	if (cc && route_country_check(cc) != 0)
-		return kfail(c, root, "default-country", 0,
-		             "must be a country calling code: 1-3 digits, not starting with 0");
+		return rcfg_kfail(
+		    c, root, "default-country", 0,
+		    "must be a country calling code: 1-3 digits, not starting with 0");
 	if (relay_log_level_parse(cfg_getstr(root, "log-level"), &cfg->log_level) != 0)
-		return kfail(c, root, "log-level", 0, "must be debug, info, warn or error");
+		return rcfg_kfail(c, root, "log-level", 0, "must be debug, info, warn or error");
 	if (dup_str(c, id, &cfg->node_id) || dup_str(c, dir, &cfg->data_dir) ||
 	    dup_str(c, cc, &cfg->default_country))
 		return c->e.rc;
@@ -500,7 +172,7 @@ static int conv_top(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 		if (want_units(c, sec, k->key, k->kind != 'z', k->min, k->max, &v))
 			return c->e.rc;
 		if (k->kind == 's' && v % 1000)
-			return kfail(c, sec, k->key, 0, "must be whole seconds");
+			return rcfg_kfail(c, sec, k->key, 0, "must be whole seconds");
 		v = k->kind == 's' ? v / 1000 : v;
 		memcpy((char *)cfg + k->off, &v, sizeof(v));
 	}
@@ -516,27 +188,28 @@ static int conv_listener(struct pctx *c, cfg_t *sec, struct relay_listener_conf 
 	long port;
 
 	if (rc_addr_parse(cfg_getstr(sec, "address"), a, &loop) != 0)
-		return kfail(c, sec, "address", 0,
-		             "must be a numeric IPv4 or IPv6 address or \"localhost\"");
+		return rcfg_kfail(c, sec, "address", 0,
+		                  "must be a numeric IPv4 or IPv6 address or \"localhost\"");
 	if (want_int(c, sec, "port", 1, 65535, &port))
 		return c->e.rc;
 	l->port = (uint16_t)port;
 	l->plain_http = carrier ? cfg_getbool(sec, "plain-http") : !cert && !key;
 	if (!cert != !key)
-		return kfail(c, sec, NULL, line_of(c, sec, cert ? "tls-cert" : "tls-key"),
-		             "tls-cert and tls-key must be given together");
+		return rcfg_kfail(c, sec, NULL, rcfg_line_of(c, sec, cert ? "tls-cert" : "tls-key"),
+		                  "tls-cert and tls-key must be given together");
 	if (carrier && l->plain_http && (cert || ca))
-		return kfail(c, sec, "plain-http", 0,
-		             "= true cannot be combined with tls-cert, tls-key or client-ca");
+		return rcfg_kfail(c, sec, "plain-http", 0,
+		                  "= true cannot be combined with tls-cert, tls-key or client-ca");
 	if (carrier && !l->plain_http && !cert)
-		return kfail(c, sec, NULL, 0,
-		             "tls-cert and tls-key are required unless plain-http = true");
+		return rcfg_kfail(c, sec, NULL, 0,
+		                  "tls-cert and tls-key are required unless plain-http = true");
 	if (l->plain_http && !loop)
 		return carrier
-		           ? kfail(c, sec, "plain-http", 0, "is allowed on a loopback address only")
-		           : kfail(c, sec, "address", 0,
-		                   "must be a loopback address unless tls-cert and tls-key "
-		                   "are set");
+		           ? rcfg_kfail(c, sec, "plain-http", 0,
+		                        "is allowed on a loopback address only")
+		           : rcfg_kfail(c, sec, "address", 0,
+		                        "must be a loopback address unless tls-cert and tls-key "
+		                        "are set");
 	if (want_file(c, sec, "tls-cert", &l->tls_cert) ||
 	    want_file(c, sec, "tls-key", &l->tls_key) ||
 	    (carrier && want_file(c, sec, "client-ca", &l->client_ca)))
@@ -553,12 +226,12 @@ static int conv_admin_auth(struct pctx *c, cfg_t *sec, struct relay_listener_con
 	uint32_t it;
 
 	if (!name_ok(user))
-		return kfail(c, sec, "bootstrap-user", 0,
-		             "must be 1-64 characters of A-Z a-z 0-9 . _ -");
+		return rcfg_kfail(c, sec, "bootstrap-user", 0,
+		                  "must be 1-64 characters of A-Z a-z 0-9 . _ -");
 	if (hash && relay_pbkdf2_parse(hash, &it, salt, h) != 0)
-		return kfail(c, sec, "bootstrap-password-hash", 0,
-		             "must be \"pbkdf2-sha256$ITERATIONS$SALT$HASH\" as printed by "
-		             "interlinkd --hash-password");
+		return rcfg_kfail(c, sec, "bootstrap-password-hash", 0,
+		                  "must be \"pbkdf2-sha256$ITERATIONS$SALT$HASH\" as printed by "
+		                  "interlinkd --hash-password");
 	return dup_str(c, user, &l->bootstrap_user) || dup_str(c, hash, &l->bootstrap_password_hash)
 	           ? c->e.rc
 	           : 0;
@@ -567,7 +240,8 @@ static int conv_admin_auth(struct pctx *c, cfg_t *sec, struct relay_listener_con
 /* The line for a check between two keys: k1's when the file gives it, else k2's. */
 static int either_line(struct pctx *c, cfg_t *sec, const char *k1, const char *k2)
 {
-	return key_line(c, sec, k1, 0) ? key_line(c, sec, k1, 0) : line_of(c, sec, k2);
+	return rcfg_key_line(c, sec, k1, 0) ? rcfg_key_line(c, sec, k1, 0)
+	                                    : rcfg_line_of(c, sec, k2);
 }
 
 static int conv_sections(struct pctx *c, cfg_t *root, struct relay_config *cfg)
@@ -582,9 +256,9 @@ static int conv_sections(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 		return c->e.rc;
 	cfg->admin_can_read_bodies = cfg_getbool(root, "admin-can-read-bodies");
 	if (rc_listeners_clash(&cfg->carrier, &cfg->admin))
-		return kfail(c, admin, NULL, line_of(c, admin, "port"),
-		             "%s port %u is already used by carrier-listener", cfg->admin.address,
-		             cfg->admin.port);
+		return rcfg_kfail(c, admin, NULL, rcfg_line_of(c, admin, "port"),
+		                  "%s port %u is already used by carrier-listener",
+		                  cfg->admin.address, cfg->admin.port);
 	if (want_choice(c, store, "sync", (const char *const[]){"full", "none", NULL},
 	                "full or none", &sync))
 		return c->e.rc;
@@ -593,20 +267,22 @@ static int conv_sections(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 	if (want_file(c, store, "key-file", &cfg->store.key_file))
 		return c->e.rc;
 	if (cfg->store.encrypt && !cfg->store.key_file)
-		return kfail(c, store, "encrypt", 0, "needs key-file");
+		return rcfg_kfail(c, store, "encrypt", 0, "needs key-file");
 	if (cfg->store.max_map_size < cfg->store.map_size)
-		return kfail(c, store, "max-map-size",
-		             either_line(c, store, "max-map-size", "map-size"),
-		             "must not be smaller than map-size");
+		return rcfg_kfail(c, store, "max-map-size",
+		                  either_line(c, store, "max-map-size", "map-size"),
+		                  "must not be smaller than map-size");
 	if (cfg->delivery.retry_max_ms < cfg->delivery.retry_initial_ms)
-		return kfail(c, dl, "retry-max", either_line(c, dl, "retry-max", "retry-initial"),
-		             "must not be smaller than retry-initial");
+		return rcfg_kfail(c, dl, "retry-max",
+		                  either_line(c, dl, "retry-max", "retry-initial"),
+		                  "must not be smaller than retry-initial");
 	if (cfg->delivery.default_ttl_s > cfg->delivery.max_ttl_s)
-		return kfail(c, dl, "default-ttl", either_line(c, dl, "default-ttl", "max-ttl"),
-		             "must not be larger than max-ttl");
+		return rcfg_kfail(c, dl, "default-ttl",
+		                  either_line(c, dl, "default-ttl", "max-ttl"),
+		                  "must not be larger than max-ttl");
 	cfg->delivery.retry_factor = cfg_getfloat(dl, "retry-factor");
 	if (!(cfg->delivery.retry_factor >= 1.0 && cfg->delivery.retry_factor <= 10.0))
-		return kfail(c, dl, "retry-factor", 0, "must be between 1.0 and 10.0");
+		return rcfg_kfail(c, dl, "retry-factor", 0, "must be between 1.0 and 10.0");
 	if (want_int(c, dl, "concurrency", 1, 1024, &n))
 		return c->e.rc;
 	cfg->delivery.concurrency = (uint32_t)n;
@@ -618,8 +294,9 @@ static int conv_endpoints(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
 	unsigned n = cfg_size(sec, "endpoints");
 
 	if (n > ENDPOINTS_MAX)
-		return kfail(c, sec, "endpoints", key_line(c, sec, "endpoints", ENDPOINTS_MAX),
-		             "must list at most %d URLs", ENDPOINTS_MAX);
+		return rcfg_kfail(c, sec, "endpoints",
+		                  rcfg_key_line(c, sec, "endpoints", ENDPOINTS_MAX),
+		                  "must list at most %d URLs", ENDPOINTS_MAX);
 	if (n && !(p->endpoints = calloc(n, sizeof(char *))))
 		return rc_nomem(&c->e);
 	for (unsigned i = 0; i < n; i++, p->n_endpoints++) {
@@ -629,8 +306,8 @@ static int conv_endpoints(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
 		                                           : 0;
 
 		if (!s || !rc_text_ok(u, URL_MAX, 0) || !u[s] || u[s] == '/')
-			return kfail(c, sec, NULL, key_line(c, sec, "endpoints", i),
-			             "endpoint '%.80s' must be an http:// or https:// URL", u);
+			return rcfg_kfail(c, sec, NULL, rcfg_key_line(c, sec, "endpoints", i),
+			                  "endpoint '%.80s' must be an http:// or https:// URL", u);
 		if (dup_str(c, u, &p->endpoints[i]))
 			return c->e.rc;
 	}
@@ -647,18 +324,19 @@ static int conv_owns(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
 		return rc_nomem(&c->e);
 	for (unsigned i = 0; i < n; i++, p->n_owns++) {
 		const char *v = cfg_getnstr(sec, "owns", i);
-		int line = key_line(c, sec, "owns", i),
+		int line = rcfg_key_line(c, sec, "owns", i),
 		    dom = strpbrk(v, "*abcdefghijklmnopqrstuvwxyz"
 		                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL;
 		int rc = dom ? route_domain_parse(v, strlen(v), 0, buf, sizeof(buf))
 		             : route_prefix_parse(v, strlen(v), buf, sizeof(buf));
 
 		if (rc)
-			return kfail(c, sec, "owns:", line, "'%.80s' is not %s: %s", v,
-			             dom ? "a domain" : "an E.164 prefix", route_strerror(rc));
+			return rcfg_kfail(c, sec, "owns:", line, "'%.80s' is not %s: %s", v,
+			                  dom ? "a domain" : "an E.164 prefix", route_strerror(rc));
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(p->owns[j], buf) == 0)
-				return kfail(c, sec, "owns:", line, "'%s' is listed twice", buf);
+				return rcfg_kfail(c, sec, "owns:", line, "'%s' is listed twice",
+				                  buf);
 		if (dup_str(c, buf, &p->owns[i]))
 			return c->e.rc;
 	}
@@ -677,7 +355,7 @@ static int conv_pin(struct pctx *c, cfg_t *sec, const char *v, int line, struct 
 	if (rc == -RELAY_ENOMEM)
 		return rc_nomem(&c->e);
 	if (rc != 0)
-		return kfail(c, sec, "keys:", line, "%s", why);
+		return rcfg_kfail(c, sec, "keys:", line, "%s", why);
 	return 0;
 }
 
@@ -687,20 +365,20 @@ static int conv_pins(struct pctx *c, cfg_t *sec, struct relay_peer_conf *p)
 	unsigned n = cfg_size(sec, "keys");
 
 	if (n > ROUTE_PINS_MAX)
-		return kfail(c, sec, "keys", key_line(c, sec, "keys", ROUTE_PINS_MAX),
-		             "lists %u keys; a peer pins at most %d", n, ROUTE_PINS_MAX);
+		return rcfg_kfail(c, sec, "keys", rcfg_key_line(c, sec, "keys", ROUTE_PINS_MAX),
+		                  "lists %u keys; a peer pins at most %d", n, ROUTE_PINS_MAX);
 	if (n && !(p->keys = calloc(n, sizeof(*p->keys))))
 		return rc_nomem(&c->e);
 	for (unsigned i = 0; i < n; i++) {
-		int line = key_line(c, sec, "keys", i);
+		int line = rcfg_key_line(c, sec, "keys", i);
 
 		if (conv_pin(c, sec, cfg_getnstr(sec, "keys", i), line, &p->keys[i]))
 			return c->e.rc;
 		for (unsigned j = 0; j < i; j++)
 			if (memcmp(p->keys[j].pub, p->keys[i].pub, sizeof(p->keys[i].pub)) == 0)
-				return kfail(c, sec, "keys:", line,
-				             "key %s is listed twice (first at line %d)",
-				             p->keys[i].kid, key_line(c, sec, "keys", j));
+				return rcfg_kfail(c, sec, "keys:", line,
+				                  "key %s is listed twice (first at line %d)",
+				                  p->keys[i].kid, rcfg_key_line(c, sec, "keys", j));
 		p->n_keys++;
 	}
 	return 0;
@@ -714,10 +392,10 @@ static int conv_trust(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 
 	cfg->trust.attest = cfg_getbool(sec, "attest");
 	if (kf && !rc_text_ok(kf, PATH_MAX - 1, 1))
-		return kfail(c, sec, "key-file", 0, "must be a file name");
+		return rcfg_kfail(c, sec, "key-file", 0, "must be a file name");
 	if (until && tr_parse_utc(until, &cfg->trust.key_valid_until_ms) != 0)
-		return kfail(c, sec, "key-valid-until", 0,
-		             "must be a UTC time such as \"2027-01-01T00:00:00Z\"");
+		return rcfg_kfail(c, sec, "key-valid-until", 0,
+		                  "must be a UTC time such as \"2027-01-01T00:00:00Z\"");
 	return dup_str(c, kf, &cfg->trust.key_file);
 }
 
@@ -728,9 +406,10 @@ static int conv_peer(struct pctx *c, cfg_t *sec, const struct relay_config *cfg,
 	int kind;
 	long n;
 
-	p->line = sec_line(c, sec);
+	p->line = rcfg_sec_line(c, sec);
 	if (!name_ok(cfg_title(sec)))
-		return kfail(c, sec, "name", 0, "must be 1-64 characters of A-Z a-z 0-9 . _ -");
+		return rcfg_kfail(c, sec, "name", 0,
+		                  "must be 1-64 characters of A-Z a-z 0-9 . _ -");
 	if (dup_str(c, cfg_title(sec), &p->name) ||
 	    want_choice(c, sec, "kind", (const char *const[]){"carrier", "relay", NULL},
 	                "carrier or relay", &kind) ||
@@ -739,22 +418,22 @@ static int conv_peer(struct pctx *c, cfg_t *sec, const struct relay_config *cfg,
 		return c->e.rc;
 	p->kind = kind == 0 ? RELAY_PEER_CARRIER : RELAY_PEER_RELAY;
 	if (!p->token_sha256 && !p->cert_sha256)
-		return kfail(c, sec, NULL, 0, "token-sha256 or cert-sha256 is required");
+		return rcfg_kfail(c, sec, NULL, 0, "token-sha256 or cert-sha256 is required");
 	if (conv_endpoints(c, sec, p))
 		return c->e.rc;
 	if (tok && !rc_text_ok(tok, TOKEN_MAX, 0))
-		return kfail(c, sec, "outbound-token", 0,
-		             "must be 1-%d printable characters without spaces", TOKEN_MAX);
+		return rcfg_kfail(c, sec, "outbound-token", 0,
+		                  "must be 1-%d printable characters without spaces", TOKEN_MAX);
 	if (dup_str(c, tok, &p->outbound_token) || conv_owns(c, sec, p))
 		return c->e.rc;
 	if (p->kind == RELAY_PEER_CARRIER && p->n_owns == 0)
-		return kfail(c, sec, NULL, 0,
-		             "a carrier needs owns (the prefixes and domains it sends from)");
+		return rcfg_kfail(c, sec, NULL, 0,
+		                  "a carrier needs owns (the prefixes and domains it sends from)");
 	if (want_int(c, sec, "rate", 1, 1000000, &n))
 		return c->e.rc;
 	p->rate = (uint32_t)n;
 	p->burst = 2 * p->rate; /* unless given */
-	if (key_line(c, sec, "burst", 0)) {
+	if (rcfg_key_line(c, sec, "burst", 0)) {
 		if (want_int(c, sec, "burst", 1, UINT32_MAX, &n))
 			return c->e.rc;
 		p->burst = (uint32_t)n;
@@ -762,9 +441,9 @@ static int conv_peer(struct pctx *c, cfg_t *sec, const struct relay_config *cfg,
 	p->max_size = cfg->max_message_size;
 	if (ms && (relay_parse_size(ms, &p->max_size) || !p->max_size ||
 	           p->max_size > cfg->max_message_size))
-		return kfail(c, sec, "max-size", 0,
-		             "must be a size from 1 to max-message-size (%llu bytes)",
-		             (unsigned long long)cfg->max_message_size);
+		return rcfg_kfail(c, sec, "max-size", 0,
+		                  "must be a size from 1 to max-message-size (%llu bytes)",
+		                  (unsigned long long)cfg->max_message_size);
 	if (want_int(c, sec, "max-queue", 1, LONG_MAX, &n))
 		return c->e.rc;
 	p->max_queue = (uint64_t)n;
@@ -781,25 +460,25 @@ static int conv_route(struct pctx *c, cfg_t *sec, const struct relay_config *cfg
 	char buf[ROUTE_ADDR_DOMAIN_MAX + 3];
 	int rc;
 
-	r->line = sec_line(c, sec);
+	r->line = rcfg_sec_line(c, sec);
 	if ((pre != NULL) + (dom != NULL) + cfg_getbool(sec, "default") != 1)
-		return kfail(c, sec, NULL, 0,
-		             "needs exactly one of prefix, domain or default = true");
+		return rcfg_kfail(c, sec, NULL, 0,
+		                  "needs exactly one of prefix, domain or default = true");
 	r->match = pre ? RELAY_ROUTE_PREFIX : dom ? RELAY_ROUTE_DOMAIN : RELAY_ROUTE_DEFAULT;
 	if (pre || dom) {
 		rc = pre ? route_prefix_parse(pre, strlen(pre), buf, sizeof(buf))
 		         : route_domain_parse(dom, strlen(dom), 1, buf, sizeof(buf));
 		if (rc)
-			return kfail(c, sec, pre ? "prefix" : "domain", 0, "'%.80s' is not %s: %s",
-			             pre ? pre : dom, pre ? "an E.164 prefix" : "a domain",
-			             route_strerror(rc));
+			return rcfg_kfail(c, sec, pre ? "prefix" : "domain", 0,
+			                  "'%.80s' is not %s: %s", pre ? pre : dom,
+			                  pre ? "an E.164 prefix" : "a domain", route_strerror(rc));
 		if (dup_str(c, buf, &r->value))
 			return c->e.rc;
 	}
 	if (!peer)
-		return kfail(c, sec, "peer", 0, "is required");
+		return rcfg_kfail(c, sec, "peer", 0, "is required");
 	if (!relay_config_peer(cfg, peer))
-		return kfail(c, sec, "peer", 0, "'%.80s' is not defined", peer);
+		return rcfg_kfail(c, sec, "peer", 0, "'%.80s' is not defined", peer);
 	return dup_str(c, peer, &r->peer);
 }
 
@@ -824,33 +503,14 @@ static int conv_peers_routes(struct pctx *c, cfg_t *root, struct relay_config *c
 	return rc_routes_unique(&c->e, cfg);
 }
 
-/* ------------------------------------------------------- public API */
-
-/* Parses under parse_lock; the cfg_t is freed on every path. */
-static void parse_locked(struct pctx *c, const char *text, struct relay_config *cfg)
+/* The tree into cfg; rcfg_parse calls it under its lock, while the tree lives. */
+static void convert(struct pctx *c, cfg_t *root, struct relay_config *cfg)
 {
-	pthread_mutex_lock(&parse_lock);
-	parse_cur = c;
-	if (!(c->root = new_cfg())) {
-		rc_nomem(&c->e);
-	} else {
-		cfg_set_error_function(c->root, on_error);
-		if (cfg_parse_buf(c->root, text) != CFG_SUCCESS)
-			rc_fail(&c->e, 0, "cannot be parsed"); /* unless on_error said why */
-		if (!c->e.rc) {
-			if (c->nkeys) /* qsort's base must not be NULL, even for 0 */
-				qsort(c->keys, c->nkeys, sizeof(*c->keys), key_cmp);
-			if (c->nsecs)
-				qsort(c->secs, c->nsecs, sizeof(*c->secs), sec_cmp);
-			if (!conv_top(c, c->root, cfg) && !conv_sections(c, c->root, cfg) &&
-			    !conv_trust(c, c->root, cfg))
-				conv_peers_routes(c, c->root, cfg);
-		}
-		cfg_free(c->root); /* also resets libconfuse's lexer for the next parse */
-	}
-	parse_cur = NULL;
-	pthread_mutex_unlock(&parse_lock);
+	if (!conv_top(c, root, cfg) && !conv_sections(c, root, cfg) && !conv_trust(c, root, cfg))
+		conv_peers_routes(c, root, cfg);
 }
+
+/* ------------------------------------------------------- public API */
 
 int relay_config_parse(const char *name, const char *text, struct relay_config **out, char *err,
                        size_t errlen)
@@ -867,7 +527,7 @@ int relay_config_parse(const char *name, const char *text, struct relay_config *
 	else if (!text)
 		rc_fail(&c.e, 0, "no configuration text");
 	else if ((clean = rc_strip_comments(&c.e, text)) != NULL)
-		parse_locked(&c, clean, cfg);
+		rcfg_parse(&c, clean, cfg, convert);
 	free(clean);
 	free(c.keys);
 	free(c.secs);
