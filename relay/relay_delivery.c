@@ -2,7 +2,8 @@
  * The delivery engine: one thread that leases due messages from the queue, asks routing where
  * each goes now, pushes it with libcurl's multi interface (keep-alive, a per-peer concurrency
  * bound) and records the outcome — delivered, retried with backoff, moved to a pull inbox,
- * expired or failed — with a delivery report when the sender asked for one.
+ * expired or failed — with a delivery report when the sender asked for one. Admitting and
+ * starting the pushes (request, headers, easy handles) is relay_push.c's.
  */
 #include <curl/curl.h>
 #include <jansson.h>
@@ -11,72 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "relay/relay_priv.h"
+#include "relay/relay_delivery_priv.h"
 
-#define IDLE_MS         100  /* lease at least this often when nothing wakes the engine */
-#define LEASE_EXTRA_MS  5000 /* a lease outlives the delivery timeout by this much */
-#define START_MARGIN_MS 1000 /* a waiting message starts only with this much lease to spare */
-#define BUSY_MS         50   /* a message its peer has no room for comes back after this */
-#define PROBE_SLACK_MS  250  /* our breaker probe's answer is expected by timeout + this */
-#define CAP_PER_SLOT    8    /* messages held (flying or waiting) per unit of concurrency */
-#define IDLE_EASY       256  /* easy handles kept for reuse (curl_easy_init costs) */
-#define CAP_MIN         64
-#define CAP_MAX         4096
-#define TEXT_MAX        (QUEUE_TEXT_MAX + 1)
-#define ANSWER_KEEP     512  /* bytes of a relay peer's answer kept, for its rid */
-
-/* What the engine knows of a destination peer: its transfers and those waiting for room. */
-struct dpeer {
-	struct dpeer *next;
-	char name[ROUTE_NAME_MAX + 1];
-	uint32_t inflight;
-	struct xfer *wait_head, *wait_tail;
-	size_t n_wait;
-	int64_t probe_end_ms; /* our half-open probe is expected back by then; 0: none */
-};
-
-/* One leased message, from its lease to the change that hands it back to the queue. */
-struct xfer {
-	struct xfer *next, *prev; /* every live xfer, for abandon() */
-	struct xfer *wnext;       /* the peer's wait list */
-	struct xfer *snext;       /* the list of pushes about to start (flush_starts) */
-	struct queue_status st;
-	struct relay_envelope env;
-	struct route_decision dec;
-	struct dpeer *peer;
-	bool to_relay;            /* pushed to a relay: the report is the downstream node's */
-	int64_t lease_end_ms, started_ms;
-	CURL *easy;
-	struct curl_slist *hdrs;
-	char *json;
-	char rid[QUEUE_RID_TEXT + 1];
-	char errbuf[CURL_ERROR_SIZE];
-	char answer[ANSWER_KEEP + 1]; /* the start of a relay peer's answer */
-	size_t answer_len;
-};
-
-struct relay_delivery {
-	struct relay_node *node;
-	CURLM *multi;             /* lives until relay_delivery_free: kicks may come late */
-	pthread_t thread;
-	bool running;
-	atomic_bool stop, kicked;
-	/* the engine thread's own; nobody else touches them */
-	struct dpeer *peers;
-	struct xfer *all;         /* xfers alive: flying or waiting */
-	size_t held;              /* how many */
-	struct queue_op lease;    /* the one lease asked for at a time */
-	bool leasing;             /* ...is with the writer */
-	atomic_bool lease_back;   /* ...and has come back */
-	int64_t next_lease_ms;
-	int64_t busy_until_ms;    /* no lease before then: a peer had no room */
-	uint64_t rng;
-	CURL *idle[IDLE_EASY];    /* easy handles of finished pushes, reset, for the next ones */
-	size_t n_idle;
-	struct xfer *start_head, *start_tail; /* admitted, to be signed and started together */
-	size_t n_start;
-	struct relay_trace_sweep sweep; /* the trace of purged messages */
-};
+#define IDLE_MS        100  /* lease at least this often when nothing wakes the engine */
+#define LEASE_EXTRA_MS 5000 /* a lease outlives the delivery timeout by this much */
+#define CAP_PER_SLOT   8    /* messages held (flying or waiting) per unit of concurrency */
+#define CAP_MIN        64
+#define CAP_MAX        4096
+#define TEXT_MAX       (QUEUE_TEXT_MAX + 1)
 
 /* A change on its way to the writer: freed by its done(), on the writer thread. */
 struct change_op {
@@ -96,7 +39,7 @@ static void curl_init(void)
 }
 
 /* Copies src (NULL: "") into dst, cut to fit. */
-static void copy_text(char *dst, size_t size, const char *src)
+void dl_copy_text(char *dst, size_t size, const char *src)
 {
 	size_t n = src ? strnlen(src, size - 1) : 0;
 
@@ -105,7 +48,7 @@ static void copy_text(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
-static size_t capacity(const struct relay_config *cfg)
+size_t dl_capacity(const struct relay_config *cfg)
 {
 	size_t cap = (size_t)cfg->delivery.concurrency * CAP_PER_SLOT;
 
@@ -179,10 +122,10 @@ static void submit_change(struct relay_delivery *d, const struct queue_status *s
 	}
 	o->node = d->node;
 	queue_rid_format(&st->rid, o->rid);
-	copy_text(o->error, sizeof(o->error), error);
-	copy_text(o->route, sizeof(o->route), route);
-	copy_text(o->dst, sizeof(o->dst), dst);
-	copy_text(o->peer, sizeof(o->peer), st->dst_peer);
+	dl_copy_text(o->error, sizeof(o->error), error);
+	dl_copy_text(o->route, sizeof(o->route), route);
+	dl_copy_text(o->dst, sizeof(o->dst), dst);
+	dl_copy_text(o->peer, sizeof(o->peer), st->dst_peer);
 	o->op = (struct queue_op){.type = type, .done = change_done, .arg = o};
 	o->op.u.change = (struct queue_op_change){
 		.rid = st->rid,
@@ -223,7 +166,7 @@ static void finish(struct relay_delivery *d, const struct xfer *x, enum queue_st
 }
 
 /* Back to queued at due_ms, without counting as a failure (no error text). */
-static void put_back(struct relay_delivery *d, const struct xfer *x, int64_t due_ms)
+void dl_put_back(struct relay_delivery *d, const struct xfer *x, int64_t due_ms)
 {
 	if (due_ms > x->st.expires_ms)
 		due_ms = x->st.expires_ms;
@@ -234,7 +177,7 @@ static void put_back(struct relay_delivery *d, const struct xfer *x, int64_t due
 
 /* The peer's entry, created on first use when `create` (peers are few; entries live until
  * free). NULL: none, or no memory. */
-static struct dpeer *peer_get(struct relay_delivery *d, const char *name, bool create)
+struct dpeer *dl_peer_get(struct relay_delivery *d, const char *name, bool create)
 {
 	struct dpeer *p = d->peers;
 
@@ -242,13 +185,13 @@ static struct dpeer *peer_get(struct relay_delivery *d, const char *name, bool c
 		p = p->next;
 	if (p || !create || !(p = calloc(1, sizeof(*p))))
 		return p;
-	copy_text(p->name, sizeof(p->name), name);
+	dl_copy_text(p->name, sizeof(p->name), name);
 	p->next = d->peers;
 	d->peers = p;
 	return p;
 }
 
-static void xfer_free(struct relay_delivery *d, struct xfer *x)
+void dl_xfer_free(struct relay_delivery *d, struct xfer *x)
 {
 	if (x->prev)
 		x->prev->next = x->next;
@@ -323,255 +266,6 @@ static void route_text(const struct xfer *x, char *buf, size_t size)
 		snprintf(buf, size, "%s/%zu", x->dec.peer, x->dec.endpoint);
 }
 
-/* ----------------------------------------------------------------- transfers */
-
-/* Keeps the start of a relay peer's answer (its rid, for the trace); drops the rest. */
-static size_t keep_answer(char *ptr, size_t size, size_t n, void *arg)
-{
-	struct xfer *x = arg;
-	size_t len = size * n, room = ANSWER_KEEP - x->answer_len;
-
-	if (x->to_relay && room) {
-		memcpy(x->answer + x->answer_len, ptr, len < room ? len : room);
-		x->answer_len += len < room ? len : room;
-	}
-	return len;
-}
-
-/* What leaves for x: its rid and submitter here, and the decided address when routing
- * changed it (a linked account), kept in *to. */
-static int outgoing(struct xfer *x, struct relay_outgoing *o, struct route_addr *to)
-{
-	*o = (struct relay_outgoing){.env = &x->env, .rid = x->rid, .src_peer = x->st.src_peer};
-	if (strcmp(x->dec.to, x->env.to.text) == 0)
-		return 0;
-	if (route_addr_parse(x->dec.to, strlen(x->dec.to), NULL, to) != 0)
-		return -RELAY_EFIELD;
-	o->to = to;
-	return 0;
-}
-
-/* The envelope as this push sends it: our rid (the first node's to a relay, x->to_relay),
- * this node in hops, the decided address, and this node's signatures (o, signed by
- * flush_starts). */
-static int request_body(struct relay_delivery *d, struct xfer *x, const struct relay_outgoing *o)
-{
-	const char *node_id = relay_cfg(d->node)->node_id;
-	struct relay_envelope out = x->env; /* shallow: body and att stay x->env's */
-	struct relay_att *scratch = NULL;
-	int rc;
-
-	/* to a relay, the first node's rid goes on (the next node's idempotency key, and the
-	 * ref of the report that comes back however long the chain); to a carrier, ours */
-	if (!x->env.rid[0] || !x->to_relay)
-		copy_text(out.rid, sizeof(out.rid), x->rid);
-	if (out.n_hops >= RELAY_ENV_HOPS_MAX)
-		return -RELAY_EFIELD; /* routing refuses far fewer hops than this */
-	copy_text(out.hops[out.n_hops++], sizeof(out.hops[0]), node_id);
-	if (o->to)
-		out.to = *o->to;
-	if ((rc = relay_outgoing_apply(o, &out, &scratch)) != 0)
-		return rc;
-	x->json = relay_envelope_to_json(&out, NULL);
-	free(scratch);
-	return x->json ? 0 : -RELAY_ENOMEM;
-}
-
-/* One header line, head and value ("Expect:" and "" remove a header curl would add). */
-static int add_header(struct xfer *x, const char *head, const char *value)
-{
-	char line[1100]; /* an outbound token is at most 1024 bytes */
-	struct curl_slist *l;
-
-	snprintf(line, sizeof(line), "%s%s", head, value);
-	if (!(l = curl_slist_append(x->hdrs, line)))
-		return -RELAY_ENOMEM;
-	x->hdrs = l;
-	return 0;
-}
-
-/* The easy handle for x's push: URL and outbound token from the current table, and the
- * body (request_body) as it goes to that peer. */
-static int make_easy(struct relay_delivery *d, struct xfer *x, const struct relay_outgoing *o)
-{
-	const struct relay_config *cfg = relay_cfg(d->node);
-	const struct route_table *t = routing_acquire(d->node->routing);
-	const struct route_peer *p = route_table_peer(t, x->dec.peer);
-	int rc = -RELAY_EFIELD;
-	CURL *e;
-
-	if (!p || x->dec.endpoint >= p->n_endpoints)
-		goto out;
-	if (!(e = x->easy = d->n_idle ? d->idle[--d->n_idle] : curl_easy_init()))
-		goto out;
-	x->to_relay = p->kind == ROUTE_PEER_RELAY;
-	if ((rc = request_body(d, x, o)) != 0)
-		goto out;
-	rc = -RELAY_ENOMEM;
-	if (add_header(x, "Content-Type: ", "application/json") ||
-	    add_header(x, "Idempotency-Key: ", x->to_relay && x->env.rid[0] ? x->env.rid : x->rid) ||
-	    add_header(x, "Expect:", "") ||
-	    (p->outbound_token && add_header(x, "Authorization: Bearer ", p->outbound_token)) ||
-	    curl_easy_setopt(e, CURLOPT_URL, p->endpoints[x->dec.endpoint]) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
-		goto out;
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->json);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(x->json));
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "interlinkd/" INTERLINK_VERSION);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->delivery.timeout_ms);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_answer);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)x);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)x);
-	rc = 0;
-out:
-	routing_release(t);
-	return rc;
-}
-
-/* x's push takes a slot of its peer now and starts with the others admitted in this turn
- * of the engine (flush_starts), which are signed together. */
-static void start(struct relay_delivery *d, struct xfer *x, int64_t now)
-{
-	x->started_ms = now;
-	x->peer->inflight++;
-	if (x->dec.half_open_probe)
-		x->peer->probe_end_ms = now + (int64_t)relay_cfg(d->node)->delivery.timeout_ms +
-					PROBE_SLACK_MS;
-	if (d->start_tail)
-		d->start_tail->snext = x;
-	else
-		d->start_head = x;
-	d->start_tail = x;
-	d->n_start++;
-}
-
-/* A push that could not start: its slot freed, back to the queue a little later. */
-static void not_started(struct relay_delivery *d, struct xfer *x, int rc, int64_t now)
-{
-	relay_log(RELAY_LOG_WARN, "delivery_not_started", "rid=%s peer=%s error=\"%s\"", x->rid,
-		  x->dec.peer,
-		  rc == -RELAY_EFIELD ? "peer or endpoint changed" : relay_strerror(rc));
-	x->peer->inflight--;
-	if (x->dec.half_open_probe)
-		x->peer->probe_end_ms = 0;
-	put_back(d, x, now + BUSY_MS);
-	xfer_free(d, x);
-}
-
-/* Starts the pushes admitted since the last call: one signature for all of them (the
- * links and reports this node signs, relay_trust_sign_out), then each transfer. */
-static void flush_starts(struct relay_delivery *d)
-{
-	size_t n = d->n_start, k = 0;
-	struct xfer *x = d->start_head, *next, **xs;
-	struct relay_outgoing *o;
-	struct route_addr *to;
-	int64_t now = relay_now_ms();
-	int rc;
-
-	if (!n)
-		return;
-	d->start_head = d->start_tail = NULL;
-	d->n_start = 0;
-	xs = malloc(n * sizeof(*xs));
-	o = malloc(n * sizeof(*o));
-	to = malloc(n * sizeof(*to));
-	rc = xs && o && to ? 0 : -RELAY_ENOMEM;
-	for (; x; x = next) {
-		int r = rc;
-
-		next = x->snext;
-		x->snext = NULL;
-		if (r == 0 && (r = outgoing(x, &o[k], &to[k])) == 0)
-			xs[k++] = x;
-		else
-			not_started(d, x, r, now);
-	}
-	if (k && (rc = relay_trust_sign_out(relay_cfg(d->node), o, k, now)) != 0)
-		relay_log(RELAY_LOG_WARN, "delivery_sign_failed", "n=%zu error=\"%s\"", k,
-			  relay_strerror(rc));
-	for (size_t i = 0; i < k; i++) {
-		int r = rc;
-
-		x = xs[i];
-		if (r == 0)
-			r = make_easy(d, x, &o[i]);
-		if (r == 0 && curl_multi_add_handle(d->multi, x->easy) != CURLM_OK)
-			r = -RELAY_ENOMEM;
-		if (r != 0)
-			not_started(d, x, r, now);
-	}
-	free(xs);
-	free(o);
-	free(to);
-}
-
-/* Starts the peer's waiting messages while it has room. */
-static void drain(struct relay_delivery *d, struct dpeer *p, int64_t now)
-{
-	const struct relay_config *cfg = relay_cfg(d->node);
-	int64_t need = (int64_t)cfg->delivery.timeout_ms + START_MARGIN_MS;
-
-	while (p->wait_head && p->inflight < cfg->delivery.concurrency) {
-		struct xfer *x = p->wait_head;
-
-		if (!(p->wait_head = x->wnext))
-			p->wait_tail = NULL;
-		p->n_wait--;
-		if (now + need > x->lease_end_ms) { /* too late for its lease: back to the queue */
-			put_back(d, x, now);
-			xfer_free(d, x);
-			continue;
-		}
-		start(d, x, now);
-	}
-}
-
-/*
- * Whether p may hold one more message: its fair share of the engine's capacity among the
- * peers that hold some (at least two rounds of its concurrency), so that a slow peer's
- * backlog cannot take every slot from the others.
- */
-static bool fair_share(const struct relay_delivery *d, const struct dpeer *p, uint32_t conc)
-{
-	size_t active = 1, share;
-
-	for (const struct dpeer *o = d->peers; o; o = o->next)
-		active += o != p && o->inflight + o->n_wait > 0;
-	share = capacity(relay_cfg(d->node)) / active;
-	return p->inflight + p->n_wait < (share > 2 * (size_t)conc ? share : 2 * (size_t)conc);
-}
-
-/* A push to p: now when p has room, else after the ones already waiting. Past its share it
- * goes back to the queue, and leasing pauses a moment so that it is not taken up again at once. */
-static void admit(struct relay_delivery *d, struct xfer *x, int64_t now)
-{
-	uint32_t conc = relay_cfg(d->node)->delivery.concurrency;
-	struct dpeer *p = peer_get(d, x->dec.peer, true);
-
-	if (!p || (p->inflight >= conc && !fair_share(d, p, conc))) {
-		put_back(d, x, now + BUSY_MS);
-		xfer_free(d, x);
-		d->busy_until_ms = now + BUSY_MS;
-		return;
-	}
-	x->peer = p;
-	if (p->inflight < conc) {
-		start(d, x, now);
-		return;
-	}
-	if (p->wait_tail)
-		p->wait_tail->wnext = x;
-	else
-		p->wait_head = x;
-	p->wait_tail = x;
-	p->n_wait++;
-}
-
 /* ------------------------------------------------------------------ outcomes */
 
 static void log_attempt(const struct xfer *x, CURLcode res, long status, const char *error,
@@ -635,7 +329,7 @@ static void outcome(struct relay_delivery *d, struct xfer *x, CURLcode res, long
 	if (res == CURLE_OK)
 		snprintf(err, sizeof(err), "HTTP %ld", status);
 	else
-		copy_text(err, sizeof(err), x->errbuf[0] ? x->errbuf : curl_easy_strerror(res));
+		dl_copy_text(err, sizeof(err), x->errbuf[0] ? x->errbuf : curl_easy_strerror(res));
 	trace_attempt(d, x, res == CURLE_OK ? status : 0, res == CURLE_OK ? NULL : err, now);
 	if (res == CURLE_OK && status >= 400 && status < 500 && status != 408 && status != 429) {
 		log_attempt(x, res, status, err, "failed", now);
@@ -678,8 +372,8 @@ static void reap(struct relay_delivery *d)
 		if (x->dec.half_open_probe)
 			p->probe_end_ms = 0;
 		outcome(d, x, res, status, ra > 0 && ra < INT32_MAX ? (int64_t)ra * 1000 : 0, now);
-		xfer_free(d, x); /* m is invalid from here */
-		drain(d, p, now);
+		dl_xfer_free(d, x); /* m is invalid from here */
+		dl_drain(d, p, now);
 	}
 }
 
@@ -719,12 +413,12 @@ static void decide(struct relay_delivery *d, struct xfer *x, int64_t now)
 	} else if (x->dec.verdict == ROUTE_WAIT) {
 		due = x->dec.wait_until_ms;
 		/* behind our own probe: its answer comes within the timeout, not the probe lease */
-		p = peer_get(d, x->dec.peer[0] ? x->dec.peer : x->st.dst_peer, false);
+		p = dl_peer_get(d, x->dec.peer[0] ? x->dec.peer : x->st.dst_peer, false);
 		if (p && p->probe_end_ms > now && p->probe_end_ms < due)
 			due = p->probe_end_ms;
 		relay_log(RELAY_LOG_DEBUG, "delivery_wait", "rid=%s in_ms=%lld why=\"%s\"", x->rid,
 			  (long long)(due - now), x->dec.why);
-		put_back(d, x, due);
+		dl_put_back(d, x, due);
 	} else if (x->dec.pull) {
 		if (x->dec.failover)
 			trace_failover(d, x, now);
@@ -735,10 +429,10 @@ static void decide(struct relay_delivery *d, struct xfer *x, int64_t now)
 	} else {
 		if (x->dec.failover)
 			trace_failover(d, x, now);
-		admit(d, x, now);
+		dl_admit(d, x, now);
 		return;
 	}
-	xfer_free(d, x);
+	dl_xfer_free(d, x);
 }
 
 /* One leased message: expired, undecodable, or on to the decision. */
@@ -770,7 +464,7 @@ static void take(struct relay_delivery *d, const struct queue_msg *m, int64_t no
 		decide(d, x, now);
 		return;
 	}
-	xfer_free(d, x);
+	dl_xfer_free(d, x);
 }
 
 /* Writer thread: the lease committed (or failed); the engine picks it up. */
@@ -823,7 +517,7 @@ static void abandon(struct relay_delivery *d)
 	d->start_head = d->start_tail = NULL; /* each is in d->all too */
 	d->n_start = 0;
 	while (d->all)
-		xfer_free(d, d->all);
+		dl_xfer_free(d, d->all);
 	for (struct dpeer *p = d->peers; p; p = p->next) {
 		p->wait_head = p->wait_tail = NULL;
 		p->n_wait = p->inflight = 0;
@@ -835,13 +529,13 @@ static void *engine_main(void *arg)
 	struct relay_delivery *d = arg;
 
 	while (!atomic_load(&d->stop)) {
-		size_t cap = capacity(relay_cfg(d->node));
+		size_t cap = dl_capacity(relay_cfg(d->node));
 		int64_t now = relay_now_ms(), wait = IDLE_MS, next;
 		int running;
 
 		if (d->leasing && atomic_load(&d->lease_back)) {
 			lease_take(d);
-			flush_starts(d);
+			dl_flush_starts(d);
 		}
 		/* one lease at a time, in batches of a quarter of the capacity at least */
 		bool room = !d->leasing && d->held + cap / 4 <= cap && now >= d->busy_until_ms;
@@ -849,7 +543,7 @@ static void *engine_main(void *arg)
 			lease_ask(d, cap - d->held, now);
 		curl_multi_perform(d->multi, &running);
 		reap(d);
-		flush_starts(d);
+		dl_flush_starts(d);
 		now = relay_now_ms();
 		relay_trace_sweep(d->node, &d->sweep, now);
 		if (d->leasing) {
