@@ -22,7 +22,7 @@ enum queue_error {
 	QUEUE_EINVAL,     /* a caller passed an invalid argument */
 	QUEUE_ENOMEM,     /* out of memory */
 	QUEUE_ECLOSED,    /* the queue is closing: the operation was not done */
-	QUEUE_EIO,        /* LMDB or the file system failed (details in queue_last_error) */
+	QUEUE_EIO,        /* LMDB or the file system failed (a full disk is QUEUE_EFULL) */
 	QUEUE_EMAX_
 };
 
@@ -326,7 +326,9 @@ int queue_list(struct queue *q, const struct queue_list_filter *f, const struct 
 struct queue_store_stat {
 	uint64_t used_bytes;   /* pages in use (excluding free pages) × page size */
 	uint64_t map_bytes;    /* current map size */
-	uint64_t max_bytes;    /* what it may grow to */
+	uint64_t max_bytes;    /* what it may grow to: max_map_size, or less when the disk has
+				* less room (the file's size plus the file system's free space,
+				* at most RLIMIT_FSIZE) */
 	uint64_t commits;      /* write transactions committed since open */
 	uint64_t ops;          /* operations applied since open */
 	bool full;             /* the last insert refused for space still would not fit */

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "queue/queue_priv.h"
@@ -100,11 +103,37 @@ static uint64_t free_pages(MDB_txn *txn)
 	return n;
 }
 
+/*
+ * What the store's file can grow to: its size now plus what the file system has
+ * free for an unprivileged user (f_bavail), at most RLIMIT_FSIZE. A full disk,
+ * a quota or a file size limit then refuses inserts as a full map does, before
+ * a commit fails, and keeps the same reserve for deletes. UINT64_MAX: unknown.
+ */
+static uint64_t disk_room(struct queue *q, uint64_t high_water)
+{
+	uint64_t room = UINT64_MAX, size = high_water;
+	mdb_filehandle_t fd;
+	struct statvfs fs;
+	struct stat sb;
+	struct rlimit rl;
+
+	if (mdb_env_get_fd(q->env, &fd) == 0 && fstatvfs(fd, &fs) == 0) {
+		if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size > size)
+			size = (uint64_t)sb.st_size; /* pages of a failed commit stay allocated */
+		room = size + (uint64_t)fs.f_bavail * fs.f_frsize;
+	}
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (uint64_t)rl.rlim_cur < room)
+		room = (uint64_t)rl.rlim_cur;
+	return room;
+}
+
 /* Used bytes: the high-water mark of pages, less the free list once that
- * matters, since walking the free list costs a little: past half the map, or
- * sooner in a small map, where inserts stop RESERVE_MIN_BYTES before its end
- * (without the free list, a small store that filled once would refuse inserts
- * for ever, however much was deleted). */
+ * matters, since walking the free list costs a little: past half the room
+ * (the map, or the disk when that is smaller), or sooner in a small one, where
+ * inserts stop RESERVE_MIN_BYTES before its end (without the free list, a small
+ * store that filled once would refuse inserts for ever, however much was
+ * deleted). */
 void q_update_used(struct queue *q)
 {
 	MDB_envinfo info;
@@ -112,9 +141,10 @@ void q_update_used(struct queue *q)
 
 	mdb_env_info(q->env, &info);
 	uint64_t used = (uint64_t)info.me_last_pgno + 1, map = info.me_mapsize;
-	uint64_t from = map / 2, margin = 2 * (uint64_t)RESERVE_MIN_BYTES;
-	if (map - from < margin)
-		from = map > margin ? map - margin : 0;
+	uint64_t disk = disk_room(q, used * q->page_size), room = map < disk ? map : disk;
+	uint64_t from = room / 2, margin = 2 * (uint64_t)RESERVE_MIN_BYTES;
+	if (room - from < margin)
+		from = room > margin ? room - margin : 0;
 	if (used * q->page_size > from && q_read_begin(q, &txn) == 0) {
 		uint64_t freed = free_pages(txn);
 		q_read_end(q, txn);
@@ -122,6 +152,7 @@ void q_update_used(struct queue *q)
 	}
 	atomic_store(&q->used_bytes, used * q->page_size);
 	atomic_store(&q->map_bytes, (uint64_t)info.me_mapsize);
+	atomic_store(&q->disk_bytes, disk);
 }
 
 /* Doubles the map (at most to max_map_size). Writer thread only, between
@@ -474,9 +505,13 @@ void queue_store_stat(struct queue *q, struct queue_store_stat *out)
 	out->used_bytes = atomic_load(&q->used_bytes);
 	out->map_bytes = atomic_load(&q->map_bytes);
 	out->max_bytes = q->opt.max_map_size;
+	uint64_t disk = atomic_load(&q->disk_bytes);
+	if (disk < out->max_bytes)
+		out->max_bytes = disk;
 	out->commits = atomic_load(&q->commits);
 	out->ops = atomic_load(&q->ops);
-	/* full while the last insert refused for space still would not fit */
+	/* full while the last insert refused for space still would not fit, and the map
+	 * cannot grow, or growing it would not help */
 	uint64_t refused = atomic_load(&q->refused_len);
 	out->full = refused && out->map_bytes >= out->max_bytes && !q_has_room(q, refused, false);
 }

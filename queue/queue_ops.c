@@ -141,13 +141,27 @@ static int move_count(struct queue *q, MDB_txn *txn, const char *peer, enum queu
 
 bool q_has_room(struct queue *q, size_t len, bool control)
 {
-	uint64_t map = atomic_load(&q->map_bytes), used = atomic_load(&q->used_bytes);
-	uint64_t reserve = map / RESERVE_DIV;
+	uint64_t room = atomic_load(&q->map_bytes), disk = atomic_load(&q->disk_bytes);
+	uint64_t used = atomic_load(&q->used_bytes);
+	if (disk < room) /* the file system, not the map, is the limit */
+		room = disk;
+	uint64_t reserve = room / RESERVE_DIV;
 	if (reserve < RESERVE_MIN_BYTES)
 		reserve = RESERVE_MIN_BYTES;
 	if (control) /* the control plane's small writes may take half of it */
 		reserve /= 2;
-	return used + len + INSERT_OVERHEAD + reserve <= map;
+	return used + len + INSERT_OVERHEAD + reserve <= room;
+}
+
+/* The writer's room check for a write into the transaction it builds: counts
+ * what the transaction already added, since used_bytes moves only between
+ * transactions (a batch may hold megabytes). */
+static bool room_in_txn(struct queue *q, size_t len, bool control)
+{
+	if (!q_has_room(q, q->batch_bytes + len, control))
+		return false;
+	q->batch_bytes += len + INSERT_OVERHEAD;
+	return true;
 }
 
 static int apply_insert(struct queue *q, MDB_txn *txn, struct queue_op_insert *in,
@@ -174,7 +188,7 @@ static int apply_insert(struct queue *q, MDB_txn *txn, struct queue_op_insert *i
 		return rc;
 	if (!allow_insert)
 		return -QUEUE_EFULL;
-	if (!q_has_room(q, in->len, false))
+	if (!room_in_txn(q, in->len, false))
 		return MDB_MAP_FULL; /* the writer grows the map, or retries without inserts */
 
 	queue_rid_new(&st.rid);
@@ -564,7 +578,7 @@ static int apply_kv(struct queue *q, MDB_txn *txn, struct queue_op_kv *kv, bool 
 		return kv->existed ? mdb_del(txn, dbi, &k, NULL) : 0;
 	if (!allow_insert && !kv->control)
 		return -QUEUE_EFULL;
-	if (!q_has_room(q, kv->vlen, kv->control))
+	if (!room_in_txn(q, kv->klen + kv->vlen, kv->control))
 		return MDB_MAP_FULL;
 	v = (MDB_val){kv->vlen, (void *)kv->val};
 	return mdb_put(txn, dbi, &k, &v, 0);

@@ -74,9 +74,13 @@ struct queue {
 	struct count_delta deltas[DELTAS_MAX];
 	size_t n_deltas;
 	int64_t next_purge_ms;
+	uint64_t batch_bytes; /* what the transaction being built adds, for q_has_room */
 
 	/* figures for queue_store_stat, written by the writer */
 	atomic_uint_fast64_t used_bytes, map_bytes, commits, ops;
+	/* what the file may grow to: its size plus the file system's free space, at most
+	 * the process's file size limit (q_update_used) */
+	atomic_uint_fast64_t disk_bytes;
 	atomic_uint_fast64_t refused_len; /* size of the last insert refused as full, or 0 */
 	uint64_t page_size;
 };

@@ -97,6 +97,7 @@ static int try_commit(struct queue *q, struct queue_op **ops, const bool *skip, 
 
 	*culprit = -1;
 	q->n_deltas = 0;
+	q->batch_bytes = 0;
 	for (size_t i = 0; i < n; i++)
 		if (!skip[i])
 			q_reset_results(ops[i]);
@@ -127,13 +128,25 @@ static void fail_op(struct queue_op *op, int rc)
 }
 
 /*
+ * A commit the file system refused, maybe for want of room: ENOSPC, a quota, the
+ * file size limit, or EIO, which LMDB reports for a short write (a disk that
+ * filled in the middle of one).
+ */
+static bool disk_refused(int rc)
+{
+	return rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EIO;
+}
+
+/*
  * Applies a batch, retrying when the store fills (grow the map, then refuse
  * inserts) or when one operation hits an error (fail it, keep the others).
- * Every retry removes a cause, so the loop ends.
+ * A full disk looks like a full map once the room is measured again (disk_room
+ * in queue_env.c): inserts are refused, deletes and finalisations go on. Every
+ * retry removes a cause, so the loop ends.
  */
 static void run_batch(struct queue *q, struct queue_op **ops, bool *skip, size_t n)
 {
-	bool allow_insert = true;
+	bool allow_insert = true, measured = false;
 	long culprit;
 	int rc;
 
@@ -144,13 +157,25 @@ static void run_batch(struct queue *q, struct queue_op **ops, bool *skip, size_t
 		rc = try_commit(q, ops, skip, n, allow_insert, &culprit);
 		if (rc == 0)
 			break;
-		if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
-			if (q_grow(q) == 0)
+		bool map_full = rc == MDB_MAP_FULL || rc == MDB_TXN_FULL;
+		if ((map_full || disk_refused(rc)) && !measured) {
+			/* the disk may have more room, or less, than when last measured */
+			uint64_t before = atomic_load(&q->disk_bytes);
+			measured = true;
+			q_update_used(q);
+			if (!map_full || atomic_load(&q->disk_bytes) > before)
+				continue;
+		}
+		if (map_full) {
+			if (atomic_load(&q->map_bytes) < atomic_load(&q->disk_bytes) && q_grow(q) == 0)
 				continue;
 			if (allow_insert) {
 				allow_insert = false;
 				continue;
 			}
+		} else if (disk_refused(rc) && rc != EIO && allow_insert) {
+			allow_insert = false; /* the room measured is gone already */
+			continue;
 		}
 		if (culprit < 0)
 			break;

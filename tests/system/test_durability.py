@@ -1,7 +1,11 @@
 """What a 202 promises: a message acknowledged to a carrier is delivered even
-when interlinkd is killed with SIGKILL under load, and a full store refuses
-(507) without losing anything, then accepts again once deliveries drain it."""
+when interlinkd is killed with SIGKILL under load, and a full store (or a full
+disk) refuses (507) without losing anything, then accepts again once deliveries
+drain it."""
+import errno
 import json
+import os
+import subprocess
 import threading
 import time
 import urllib.error
@@ -169,3 +173,93 @@ def test_store_full_refuses_then_accepts_after_draining(tmp_path, nodes, fake_ca
     assert d.get("/v1/health") == (200, '{"status":"ok"}')
     got = {body["id"] for _, body in carrier.received}
     assert {f"m-{i}" for i in range(len(accepted))} <= got
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 6 MiB file system (tmpfs) for the data directory, as on a small box's flash.
+    Mounting needs root, which CI has."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here: " + r.stderr.strip())
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill_disk(path):
+    """Writes path until its file system has no room left (ENOSPC)."""
+    with open(path, "wb", buffering=0) as f:
+        for chunk in (b"\0" * 65536, b"\0" * 4096):
+            try:
+                while True:
+                    f.write(chunk)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+
+
+def test_full_disk_refuses_then_accepts(small_disk, nodes):
+    """The disk runs out, not the map: 507 as for a full store (never 500), whether the
+    node fills it or something else does under it; nothing acknowledged is lost, and
+    messages are accepted again once there is room."""
+    kakao = Peer("kakao", owns=["+8210"], extra="  rate = 1000000\n  burst = 1000000")
+    line = Peer("line", owns=["line.example"])  # pull: messages wait in its inbox
+    port = free_port()
+    text = node_config(small_disk / "data", port, free_port(), [kakao, line],
+                       ['route { domain = "line.example" peer = "line" }'])
+    text = text.replace('store {\n  sync = "none"\n}\n', 'store {\n  sync = "full"\n'
+                        '  map-size = "1M"\n  max-map-size = "1G"\n}\n')
+    d = nodes(text, port)
+    big = "y" * 60000
+
+    def post(i):
+        return d.call("POST", "/v1/messages", envelope(i, big), token=kakao.token)
+
+    accepted = []
+    for i in range(5):
+        st, _, b = post(i)
+        assert st == 202, (st, b)
+        accepted.append(b["rid"])
+    # something else fills the disk under the running node
+    filler = small_disk / "filler"
+    fill_disk(filler)
+    st, h, b = post(100)
+    assert (st, b["error"]) == (507, "store_full"), (st, b)
+    assert int(h["Retry-After"]) >= 1
+    filler.unlink()
+    st, _, b = post(101)
+    assert st == 202, (st, b)
+    accepted.append(b["rid"])
+
+    # the node fills it: inserts stop short of the end, keeping room for deletes
+    for i in range(200, 400):
+        st, h, b = post(i)
+        if st != 202:
+            break
+        accepted.append(b["rid"])
+    assert (st, b["error"]) == (507, "store_full"), (st, b)
+    assert len(accepted) > 30, len(accepted)
+    assert d.get("/v1/health") == (503, '{"status":"full"}')
+    for rid in accepted:
+        assert d.call("GET", f"/v1/messages/{rid}", token=kakao.token)[0] == 200
+
+    # the pull carrier takes and acknowledges everything: the store drains, and accepts
+    taken = set()
+    deadline = time.time() + 30
+    while taken < set(accepted) and time.time() < deadline:
+        st, _, b = d.call("GET", "/v1/inbox?max=100&wait=0", token=line.token)
+        assert st == 200, b
+        rids = [m["rid"] for m in b["messages"]]
+        st, _, b = d.call("POST", "/v1/inbox/ack", {"rids": rids}, token=line.token)
+        assert st == 200, b
+        taken.update(rids)
+    assert taken == set(accepted)
+    st, _, b = post(500)
+    assert st == 202, (st, b)
+    assert d.get("/v1/health") == (200, '{"status":"ok"}')
+    with open(d.log_path) as f:
+        log = f.read()
+    assert "status=500" not in log and "store I/O" not in log

@@ -12,8 +12,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1297,6 +1300,97 @@ static void test_store_full(void **state)
 	free(big);
 }
 
+/* ------------------------------------------------------------ full disk */
+
+/* For the child process below, where cmocka's asserts would jump into the parent's runner. */
+#define CHECK(c)                                                                         \
+	do {                                                                             \
+		if (!(c)) {                                                              \
+			fprintf(stderr, "disk_full_child:%d: %s\n", __LINE__, #c);       \
+			return 1;                                                        \
+		}                                                                        \
+	} while (0)
+
+static off_t store_size(const struct fx *f)
+{
+	char path[128];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/store.mdb", f->dir);
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+static int limit_file_size(uint64_t bytes)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_FSIZE, &rl) != 0)
+		return -1;
+	rl.rlim_cur = bytes;
+	return setrlimit(RLIMIT_FSIZE, &rl);
+}
+
+/*
+ * A file size limit stands for a full disk or a quota (the process's own, hence a child). It
+ * comes after the writer last measured the room, so the commit holding the big insert fails;
+ * the writer measures again, refuses the insert as a full store and keeps the rest.
+ */
+static int disk_full_child(struct fx *f)
+{
+	static unsigned char big[512 * 1024];
+	struct queue_rid rids[200], r;
+	struct queue_store_stat ss;
+	char err[256];
+
+	signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG instead */
+	CHECK(queue_open(&f->opt, &f->q, err, sizeof(err)) == 0);
+	for (int i = 0; i < 200; i++)
+		CHECK(add_kib(f->q, i, &rids[i]) == 0);
+	uint64_t limit = (uint64_t)store_size(f) + 64 * 1024;
+	CHECK(limit_file_size(limit) == 0);
+	CHECK(add_full(f->q, "src", "big", "p", QUEUE_PUSH, T0, T0 + DAY, big, sizeof(big), &r,
+		       NULL) == -QUEUE_EFULL);
+	queue_store_stat(f->q, &ss);
+	CHECK(ss.full);                /* the health check says so */
+	CHECK(ss.max_bytes == limit);  /* and the status shows the room there is */
+	CHECK(add_kib(f->q, 1000, &r) == -QUEUE_EFULL); /* measured now: refused up front */
+	for (int i = 0; i < 100; i++) /* finalisations and deletes go on */
+		CHECK(finalise(f->q, rids[i], T0, QUEUE_DELIVERED) == 0);
+	struct queue_op op = {.type = QUEUE_OP_PURGE, .u.purge = {.now_ms = T0 + 1000, .max = 1000}};
+	CHECK(queue_exec(f->q, &op) == 0 && op.u.purge.purged == 100);
+	CHECK(store_size(f) <= (off_t)limit);
+	/* the disk has room again: the next insert measures it and goes in */
+	CHECK(limit_file_size(limit + 16 * MIB) == 0);
+	CHECK(add_kib(f->q, 2000, &r) == 0);
+	queue_store_stat(f->q, &ss);
+	CHECK(!ss.full && ss.max_bytes > limit);
+	queue_close(f->q);
+	return 0;
+}
+
+static void test_disk_full(void **state)
+{
+	struct fx *f = *state;
+	struct queue_rid r;
+	bool dup = true;
+	int ws;
+
+	fx_close(f);
+	f->opt.map_size = 4 * MIB; /* the map is not the limit */
+	f->opt.max_map_size = 64 * MIB;
+	f->opt.retention_ms = 1000;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(disk_full_child(f));
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 0);
+	fx_open(f); /* the store is sound and holds what was acknowledged, nothing else */
+	assert_counts(f->q, "p", 101, 0, 0, 0, 0);
+	assert_int_equal(add_full(f->q, "src", "big", "p", QUEUE_PUSH, T0, T0 + DAY, "x", 1, &r,
+				  &dup), 0);
+	assert_false(dup); /* the refused insert left no trace */
+}
+
 static void test_map_growth(void **state)
 {
 	struct fx *f = *state;
@@ -1614,6 +1708,7 @@ int main(void)
 		T(test_counts_each_peer),
 		T(test_counts_many_peers_one_batch),
 		T(test_store_full),
+		T(test_disk_full),
 		T(test_map_growth),
 		T(test_close_with_pending),
 		T(test_submit_after_close),
