@@ -229,6 +229,7 @@ struct relay_node {
 	atomic_uint_fast64_t accepted, duplicates, delivered, failed, expired, retried;
 	struct relay_stats *stats; /* the same per peer, and latencies (for /metrics) */
 	atomic_uint_least32_t trace_seq; /* relay_trace.c: the next event's sequence */
+	atomic_bool store_full; /* the last submission that met the store found it full */
 };
 
 /* Frees the retired configs replaced at least RELAY_RETIRED_GRACE_MS before now_ms; the

@@ -425,16 +425,38 @@ static void log_submit(const struct submit *s, unsigned status)
 		  (long long)(relay_now_ms() - s->start_ms));
 }
 
+/*
+ * Logs the store's turns between full and accepting, once each: every submission refused
+ * for a full store says so in its own line, but the operator needs the turn and the why
+ * (limit=disk: the file system's free space, not max-map-size, is what ran out).
+ */
+static void note_store(struct relay_node *node, bool full)
+{
+	struct queue_store_stat st;
+
+	if (atomic_exchange(&node->store_full, full) == full)
+		return;
+	queue_store_stat(node->q, &st);
+	relay_log(full ? RELAY_LOG_ERROR : RELAY_LOG_INFO, full ? "store_full" : "store_accepting",
+		  "used=%llu max=%llu limit=%s", (unsigned long long)st.used_bytes,
+		  (unsigned long long)st.max_bytes,
+		  st.max_bytes < relay_cfg(node)->store.max_map_size ? "disk" : "max-map-size");
+}
+
 /* Every element is settled: answer. A batch whose every element failed for a full store
  * is answered 507 as a whole (nothing was stored; the whole batch may be retried). */
 static enum MHD_Result answer(struct relay_req *req, struct submit *s)
 {
-	bool all_full = true;
+	bool all_full = true, any_full = false, any_stored = false;
 
 	for (size_t i = 0; i < s->n; i++) {
 		settle(&s->slots[i]);
 		all_full = all_full && s->slots[i].code == MHD_HTTP_INSUFFICIENT_STORAGE;
+		any_full = any_full || s->slots[i].code == MHD_HTTP_INSUFFICIENT_STORAGE;
+		any_stored = any_stored || s->slots[i].code == MHD_HTTP_ACCEPTED;
 	}
+	if (any_full || any_stored)
+		note_store(req->node, any_full);
 	if (!s->is_array || all_full) {
 		log_submit(s, s->slots[0].code);
 		return answer_single(req, &s->slots[0]);

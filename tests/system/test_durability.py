@@ -173,6 +173,11 @@ def test_store_full_refuses_then_accepts_after_draining(tmp_path, nodes, fake_ca
     assert d.get("/v1/health") == (200, '{"status":"ok"}')
     got = {body["id"] for _, body in carrier.received}
     assert {f"m-{i}" for i in range(len(accepted))} <= got
+    with open(d.log_path) as f:
+        log = f.read()
+    full = [x for x in log.splitlines() if "msg=store_full " in x]
+    assert len(full) == 1 and "limit=max-map-size" in full[0], full
+    assert "level=error" in full[0] and log.count("msg=store_accepting ") == 1
 
 
 @pytest.fixture
@@ -263,3 +268,7 @@ def test_full_disk_refuses_then_accepts(small_disk, nodes):
     with open(d.log_path) as f:
         log = f.read()
     assert "status=500" not in log and "store I/O" not in log
+    # each turn logged once, with what ran out
+    full = [x for x in log.splitlines() if "msg=store_full " in x]
+    assert len(full) == 2 and all("limit=disk" in x for x in full), full
+    assert log.count("msg=store_accepting ") == 2
