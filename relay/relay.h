@@ -128,6 +128,8 @@ struct relay_listener_conf {
 	char *tls_key;
 	char *client_ca; /* carrier listener only: verify client certificates */
 	bool plain_http; /* true: no TLS (only allowed on a loopback address) */
+	uint32_t max_conns;        /* open connections at most */
+	uint32_t max_conns_per_ip; /* from one client address at most; 0: no such limit */
 	/* admin listener only: */
 	char *bootstrap_user;          /* the first admin's name (default "admin") */
 	char *bootstrap_password_hash; /* "pbkdf2-sha256$ITER$SALT$HASH", or NULL */

@@ -193,6 +193,14 @@ static int conv_listener(struct pctx *c, cfg_t *sec, struct relay_listener_conf 
 	if (want_int(c, sec, "port", 1, 65535, &port))
 		return c->e.rc;
 	l->port = (uint16_t)port;
+	/* one idle client must not hold every connection (libmicrohttpd's default is about
+	 * 1000, for the whole listener) */
+	long conns, per_ip;
+	if (want_int(c, sec, "max-connections", 16, 1000000, &conns) ||
+	    want_int(c, sec, "max-connections-per-ip", 0, conns, &per_ip))
+		return c->e.rc;
+	l->max_conns = (uint32_t)conns;
+	l->max_conns_per_ip = (uint32_t)per_ip;
 	l->plain_http = carrier ? cfg_getbool(sec, "plain-http") : !cert && !key;
 	if (!cert != !key)
 		return rcfg_kfail(c, sec, NULL, rcfg_line_of(c, sec, cert ? "tls-cert" : "tls-key"),

@@ -272,6 +272,8 @@ static cfg_t *new_cfg(void)
 	                       O_STR("tls-key", NULL),
 	                       O_STR("client-ca", NULL),
 	                       O_BOOL("plain-http", cfg_false),
+	                       O_INT("max-connections", 4096),
+	                       O_INT("max-connections-per-ip", 256),
 	                       CFG_END()};
 	cfg_opt_t admin[] = {O_STR("address", "127.0.0.1"),
 	                     O_INT("port", 8081),
@@ -280,6 +282,8 @@ static cfg_t *new_cfg(void)
 	                     O_STR("bootstrap-user", "admin"),
 	                     O_STR("session-idle", "30m"),
 	                     O_STR("bootstrap-password-hash", NULL),
+	                     O_INT("max-connections", 256),
+	                     O_INT("max-connections-per-ip", 64),
 	                     CFG_END()};
 	cfg_opt_t store[] = {O_STR("map-size", "1G"),
 	                     O_STR("max-map-size", "16G"),

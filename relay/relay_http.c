@@ -19,6 +19,7 @@
 
 #define API_THREADS 2
 #define API_CONN_TIMEOUT_S 60
+#define LOG_PER_S 10 /* http_error lines a second, per listener */
 #define WATCHDOG_TICK_MS 50
 struct relay_http {
 	struct relay_node *node;
@@ -38,6 +39,10 @@ struct relay_http {
 	bool stopping;
 	pthread_t watchdog;
 	bool watchdog_started;
+	/* libmicrohttpd's own errors, at most LOG_PER_S a second (mhd_log) */
+	pthread_mutex_t log_lock;
+	int64_t log_second;
+	unsigned log_n, log_dropped;
 };
 
 /* ------------------------------------------------------------ replies */
@@ -395,14 +400,37 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 /* ------------------------------------------------------------ listener */
 
+/*
+ * libmicrohttpd's errors: failed handshakes, refused connections (a client past
+ * max-connections-per-ip). Clients cause them at will, so at most LOG_PER_S lines
+ * a second per listener; the next line that gets through says how many were dropped.
+ */
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct relay_http *api = cls;
 	char text[256], q[300];
-	(void)cls;
+	int64_t second = relay_now_ms() / 1000;
+	unsigned dropped = 0;
+
+	pthread_mutex_lock(&api->log_lock);
+	if (second != api->log_second) {
+		api->log_second = second;
+		api->log_n = 0;
+	}
+	bool log = api->log_n++ < LOG_PER_S;
+	if (log) {
+		dropped = api->log_dropped;
+		api->log_dropped = 0;
+	} else {
+		api->log_dropped++;
+	}
+	pthread_mutex_unlock(&api->log_lock);
+	if (!log)
+		return;
 	vsnprintf(text, sizeof(text), fmt, ap);
 	text[strcspn(text, "\n")] = '\0';
-	relay_log(RELAY_LOG_WARN, "http_error", "listener=%s reason=%s",
-		  ((struct relay_http *)cls)->ops->name, relay_log_quote(text, q, sizeof(q)));
+	relay_log(RELAY_LOG_WARN, "http_error", "listener=%s reason=%s dropped_before=%u",
+		  api->ops->name, relay_log_quote(text, q, sizeof(q)), dropped);
 }
 
 static int resolve(const struct relay_listener_conf *l, struct sockaddr_storage *sa, char *err,
@@ -457,7 +485,7 @@ static struct MHD_Daemon *start_mhd(struct relay_http *api, const struct relay_l
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
 			 MHD_ALLOW_SUSPEND_RESUME;
-	struct MHD_OptionItem opts[9];
+	struct MHD_OptionItem opts[11];
 	size_t n = 0;
 
 	if (sa->ss_family == AF_INET6)
@@ -467,6 +495,10 @@ static struct MHD_Daemon *start_mhd(struct relay_http *api, const struct relay_l
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, sa};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, API_THREADS, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S, NULL};
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, l->max_conns, NULL};
+	if (l->max_conns_per_ip)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+						    l->max_conns_per_ip, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, api};
 	if (api->serve_cert)
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
@@ -499,6 +531,7 @@ int relay_http_start(struct relay_node *node, const struct relay_http_route *rou
 				   .ops = ops, .ctx = ctx, .tls_slot = -1};
 	pthread_mutex_init(&api->wd_lock, NULL);
 	pthread_cond_init(&api->wd_wake, NULL);
+	pthread_mutex_init(&api->log_lock, NULL);
 	if ((rc = resolve(l, &sa, err, errlen)) != 0 || (rc = load_tls(api, l, err, errlen)) != 0)
 		goto fail;
 	if (pthread_create(&api->watchdog, NULL, watchdog_main, api) != 0) {
@@ -593,5 +626,6 @@ void relay_http_free(struct relay_http *api)
 	free(api->client_ca);
 	pthread_cond_destroy(&api->wd_wake);
 	pthread_mutex_destroy(&api->wd_lock);
+	pthread_mutex_destroy(&api->log_lock);
 	free(api);
 }

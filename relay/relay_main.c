@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "admin/admin.h"
@@ -113,6 +114,28 @@ static void reload(struct relay_node *node, struct admin *admin)
 	notify_ready(node, admin, "");
 }
 
+/*
+ * Descriptors for both listeners' connections, the pushes and the store: the soft limit
+ * goes up as far as the hard one allows (a shell's is often 1024; the systemd unit sets
+ * LimitNOFILE=65536). Below what is wanted, connections past it are refused: logged.
+ */
+static void raise_fd_limit(const struct relay_config *c)
+{
+	rlim_t want = (rlim_t)c->carrier.max_conns + c->admin.max_conns + 1024;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want)
+		relay_log(RELAY_LOG_WARN, "fd_limit_low",
+			  "limit=%llu want=%llu reason=\"raise LimitNOFILE, or lower "
+			  "max-connections\"",
+			  (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
 static int serve(struct relay_config *cfg)
 {
 	struct relay_node *node = NULL;
@@ -121,6 +144,7 @@ static int serve(struct relay_config *cfg)
 	sigset_t set;
 	int sig;
 
+	raise_fd_limit(cfg);
 	if (relay_node_start(cfg, admin_queue_tables, ADMIN_QUEUE_TABLES, &node, err,
 			     sizeof(err)) != 0) {
 		fprintf(stderr, "interlinkd: %s\n", err);

@@ -237,8 +237,9 @@ static void listener_digest(const struct relay_listener_conf *l, unsigned char o
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	char head[320];
-	int len = snprintf(head, sizeof(head), "%s|%u|%d|%d", l->address ? l->address : "",
-			   (unsigned)l->port, (int)l->plain_http, l->client_ca != NULL);
+	int len = snprintf(head, sizeof(head), "%s|%u|%d|%d|%u|%u", l->address ? l->address : "",
+			   (unsigned)l->port, (int)l->plain_http, l->client_ca != NULL,
+			   (unsigned)l->max_conns, (unsigned)l->max_conns_per_ip);
 
 	memset(out, 0, 32);
 	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
@@ -263,8 +264,8 @@ static bool listeners_changed(const struct relay_node *n, const struct relay_con
 		listener_digest(l[i], d);
 		if (memcmp(d, n->listener_digest[i], sizeof(d)) != 0) {
 			relay_log(RELAY_LOG_WARN, "config_needs_restart",
-				  "key=%s reason=\"address, port, TLS on or off, or client-ca on "
-				  "or off changed\"", key[i]);
+				  "key=%s reason=\"address, port, TLS on or off, client-ca on or "
+				  "off, or connection limits changed\"", key[i]);
 			changed = true;
 		}
 	}

@@ -2,6 +2,7 @@
 signals, the data directory, TLS and the health endpoint."""
 import http.client
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -256,3 +257,78 @@ def test_make_run_config_is_valid():
                         "interlink-local.conf")
     r = run("-t", "-c", conf)
     assert r.returncode == 0, r.stderr
+
+
+def limited_config(tmp_path, port, per_ip=8):
+    return local_config(tmp_path / "data", port, free_port()).replace(
+        "  plain-http = true\n",
+        f"  plain-http = true\n  max-connections = 64\n  max-connections-per-ip = {per_ip}\n", 1)
+
+
+def test_one_client_cannot_take_every_connection(tmp_path, start_daemon):
+    """max-connections-per-ip: connections from one address past the limit are closed at
+    once, others are served meanwhile, and that address again once its connections close.
+    The refusals are logged, at most 10 lines a second."""
+    port = free_port()
+    d = start_daemon(limited_config(tmp_path, port), base_url=f"http://127.0.0.1:{port}")
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+    time.sleep(0.3)  # taken by the server
+    t0 = time.time()
+    extra = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+    closed = 0
+    for s in extra:
+        s.settimeout(5)
+        try:
+            closed += s.recv(1) == b""
+        except ConnectionResetError:
+            closed += 1
+    seconds = time.time() - t0
+    assert closed == 40
+    other = http.client.HTTPConnection("127.0.0.1", port, timeout=5,
+                                       source_address=("127.0.0.2", 0))
+    other.request("GET", "/v1/health")
+    r = other.getresponse()
+    assert (r.status, r.read()) == (200, b'{"status":"ok"}')
+    other.close()
+    for s in idle + extra:
+        s.close()
+    deadline = time.time() + 5
+    while d.get("/v1/health")[0] != 200:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    refused = [x for x in d.log_text().splitlines()
+               if "msg=http_error" in x and "connection limit" in x]
+    assert 1 <= len(refused) <= 10 * (int(seconds) + 2), refused
+
+
+def test_descriptor_limit_is_raised_for_the_connections(tmp_path):
+    """A shell's soft limit of open files (often 1024) is raised as far as the hard one
+    allows: both listeners' max-connections and a margin; short of that, a warning."""
+    hard_now = resource.getrlimit(resource.RLIMIT_NOFILE)[1]  # not to be raised here
+    if hard_now == resource.RLIM_INFINITY:
+        hard_now = "unlimited"
+    else:
+        assert hard_now >= 64 + 256 + 1024
+    for hard, raised in ((hard_now, True), (600, False)):
+        port = free_port()
+        conf = write_config(tmp_path / f"n{hard}.conf", limited_config(tmp_path, port))
+        log = tmp_path / f"n{hard}.log"
+        with open(log, "wb") as f:
+            p = subprocess.Popen(["prlimit", f"--nofile=256:{hard}", BINARY, "-c", str(conf)],
+                                 stdout=subprocess.DEVNULL, stderr=f)
+        try:
+            deadline = time.time() + 10
+            while "msg=started" not in log.read_text():
+                assert p.poll() is None and time.time() < deadline, log.read_text()
+                time.sleep(0.05)
+            with open(f"/proc/{p.pid}/limits") as f:
+                soft = int(next(x for x in f if x.startswith("Max open files")).split()[3])
+            want = 64 + 256 + 1024  # the carrier's and the admin's max-connections, a margin
+            if raised:
+                assert soft == want and "fd_limit_low" not in log.read_text()
+            else:
+                assert soft == 600
+                assert f"msg=fd_limit_low limit=600 want={want}" in log.read_text()
+        finally:
+            p.terminate()
+            assert p.wait(10) == 0

@@ -172,6 +172,17 @@ static const struct bad bad_cases[] = {
      "t.conf:4: carrier-listener: port must be a whole number"},
     {"node-id = n1\ncarrier-listener {\n plain-http = true address = ::1\n port = 0x10\n}\n",
      "t.conf:4: carrier-listener: port must be a whole number"},
+    {"node-id = n1\ncarrier-listener {\n plain-http = true address = ::1\n"
+     " max-connections = 15\n}\n",
+     "t.conf:4: carrier-listener: max-connections must be between 16 and 1000000"},
+    {"node-id = n1\ncarrier-listener {\n plain-http = true address = ::1\n"
+     " max-connections = 100 max-connections-per-ip = 101\n}\n",
+     "t.conf:4: carrier-listener: max-connections-per-ip must be between 0 and 100"},
+    {"node-id = n1\ncarrier-listener {\n plain-http = true address = ::1\n"
+     " max-connections-per-ip = -1\n}\n",
+     "t.conf:4: carrier-listener: max-connections-per-ip must be between 0 and 4096"},
+    {MIN "admin-listener {\n max-connections-per-ip = 65\n max-connections = 64\n}\n",
+     "t.conf:4: admin-listener: max-connections-per-ip must be between 0 and 64"},
     {"node-id = n1\ncarrier-listener {\n address = ::1\n plain-http = maybe\n}\n",
      "t.conf:4: carrier-listener: plain-http must be true or false"},
     {"node-id = n1\ncarrier-listener {\n plain-http = true\n}\n",
@@ -523,8 +534,12 @@ static void test_defaults(void **state)
 	assert_null(c->carrier.tls_key);
 	assert_null(c->carrier.client_ca);
 	assert_true(c->carrier.plain_http);
+	assert_int_equal(c->carrier.max_conns, 4096);
+	assert_int_equal(c->carrier.max_conns_per_ip, 256);
 	assert_string_equal(c->admin.address, "127.0.0.1");
 	assert_int_equal(c->admin.port, 8081);
+	assert_int_equal(c->admin.max_conns, 256);
+	assert_int_equal(c->admin.max_conns_per_ip, 64);
 	assert_null(c->admin.tls_cert);
 	assert_null(c->admin.tls_key);
 	assert_null(c->admin.client_ca);
@@ -623,11 +638,11 @@ static const char full_text[] =
     "  tls-cert = \"@D@/cert.pem\"\n"
     "  tls-key = '@D@/key.pem'\n"
     "  client-ca = \"@D@/ca.pem\"\n"
-    "  plain-http = false\n"
+    "  plain-http = false max-connections = 20000 max-connections-per-ip = 0\n"
     "}\n"
     "admin-listener {\n"
     "  address = \"::1\"\n"
-    "  port = 9081\n"
+    "  port = 9081 max-connections = 16 max-connections-per-ip = 16\n"
     "  tls-cert = \"@D@/cert.pem\"\n"
     "  tls-key = \"@D@/key.pem\"\n"
     "  bootstrap-user = \"root.admin\"\n"
@@ -692,8 +707,12 @@ static void check_full(const struct relay_config *c)
 	assert_non_null(strstr(c->carrier.tls_key, "/key.pem"));
 	assert_non_null(strstr(c->carrier.client_ca, "/ca.pem"));
 	assert_false(c->carrier.plain_http);
+	assert_int_equal(c->carrier.max_conns, 20000);
+	assert_int_equal(c->carrier.max_conns_per_ip, 0);
 	assert_string_equal(c->admin.address, "::1");
 	assert_int_equal(c->admin.port, 9081);
+	assert_int_equal(c->admin.max_conns, 16);
+	assert_int_equal(c->admin.max_conns_per_ip, 16);
 	assert_string_equal(c->admin.bootstrap_user, "root.admin");
 	assert_non_null(strstr(c->admin.bootstrap_password_hash, "$200000$AAAA"));
 	assert_int_equal(c->admin.session_idle_ms, 7ull * 86400 * 1000);
