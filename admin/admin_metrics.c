@@ -262,9 +262,13 @@ static void node_figures(struct text *t, struct admin *a)
 	family(t, "interlink_store_map_bytes", "gauge", "The store's current map size in bytes.");
 	u64(num, sizeof(num), st.map_bytes);
 	sample(t, "interlink_store_map_bytes", NULL, NULL, num);
-	family(t, "interlink_store_max_bytes", "gauge", "The size the store may grow to in bytes.");
+	family(t, "interlink_store_max_bytes", "gauge",
+	       "The size the store may grow to in bytes (the map's limit, or the disk's).");
 	u64(num, sizeof(num), st.max_bytes);
 	sample(t, "interlink_store_max_bytes", NULL, NULL, num);
+	family(t, "interlink_store_full", "gauge",
+	       "1 while the store is full and submissions get 507, else 0.");
+	sample(t, "interlink_store_full", NULL, NULL, st.full ? "1" : "0");
 	family(t, "interlink_store_commits_total", "counter",
 	       "Write transactions the store committed (group commits).");
 	u64(num, sizeof(num), st.commits);

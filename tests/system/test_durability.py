@@ -5,6 +5,7 @@ drain it."""
 import errno
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -212,8 +213,8 @@ def test_full_disk_refuses_then_accepts(small_disk, nodes):
     messages are accepted again once there is room."""
     kakao = Peer("kakao", owns=["+8210"], extra="  rate = 1000000\n  burst = 1000000")
     line = Peer("line", owns=["line.example"])  # pull: messages wait in its inbox
-    port = free_port()
-    text = node_config(small_disk / "data", port, free_port(), [kakao, line],
+    port, admin = free_port(), free_port()
+    text = node_config(small_disk / "data", port, admin, [kakao, line],
                        ['route { domain = "line.example" peer = "line" }'])
     text = text.replace('store {\n  sync = "none"\n}\n', 'store {\n  sync = "full"\n'
                         '  map-size = "1M"\n  max-map-size = "1G"\n}\n')
@@ -248,6 +249,11 @@ def test_full_disk_refuses_then_accepts(small_disk, nodes):
     assert (st, b["error"]) == (507, "store_full"), (st, b)
     assert len(accepted) > 30, len(accepted)
     assert d.get("/v1/health") == (503, '{"status":"full"}')
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    assert "\ninterlink_store_full 1\n" in metrics
+    max_bytes = int(re.search(r"\ninterlink_store_max_bytes (\d+)\n", metrics).group(1))
+    assert max_bytes <= 6 << 20  # the disk's room, not max-map-size (1G)
     for rid in accepted:
         assert d.call("GET", f"/v1/messages/{rid}", token=kakao.token)[0] == 200
 

@@ -118,6 +118,7 @@ def test_fresh_scrape_is_valid(metrics_node):
     assert val(s, "interlink_accept_latency_seconds_bucket", le="+Inf") == 0
     assert val(s, "interlink_store_max_bytes") >= val(s, "interlink_store_map_bytes") > 0
     assert val(s, "interlink_store_used_bytes") > 0
+    assert val(s, "interlink_store_full") == 0
     assert val(s, "interlink_uptime_seconds") >= 0
     for kind in ("HELP", "TYPE"):
         assert f"# {kind} interlink_queue_depth " in text
