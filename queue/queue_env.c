@@ -103,6 +103,10 @@ static uint64_t free_pages(MDB_txn *txn)
 	return n;
 }
 
+/* The disk's room is measured at most this often (and whenever a commit fails for it);
+ * between two measures, a disk filled by someone else fails a commit, which measures. */
+#define DISK_MEASURE_MS 100
+
 /*
  * What the store's file can grow to: its size now plus what the file system has
  * free for an unprivileged user (f_bavail), at most RLIMIT_FSIZE. A full disk,
@@ -134,14 +138,20 @@ static uint64_t disk_room(struct queue *q, uint64_t high_water)
  * inserts stop RESERVE_MIN_BYTES before its end (without the free list, a small
  * store that filled once would refuse inserts for ever, however much was
  * deleted). */
-void q_update_used(struct queue *q)
+void q_update_used(struct queue *q, bool measure_disk)
 {
 	MDB_envinfo info;
 	MDB_txn *txn;
+	int64_t now = q_now_ms();
 
 	mdb_env_info(q->env, &info);
 	uint64_t used = (uint64_t)info.me_last_pgno + 1, map = info.me_mapsize;
-	uint64_t disk = disk_room(q, used * q->page_size), room = map < disk ? map : disk;
+	uint64_t disk = atomic_load(&q->disk_bytes);
+	if (measure_disk || now - q->disk_measured_ms >= DISK_MEASURE_MS || now < q->disk_measured_ms) {
+		disk = disk_room(q, used * q->page_size);
+		q->disk_measured_ms = now;
+	}
+	uint64_t room = map < disk ? map : disk;
 	uint64_t from = room / 2, margin = 2 * (uint64_t)RESERVE_MIN_BYTES;
 	if (room - from < margin)
 		from = room > margin ? room - margin : 0;
@@ -306,7 +316,7 @@ int queue_open(const struct queue_options *opt, struct queue **out, char *err, s
 		goto fail;
 	mdb_env_stat(q->env, &st);
 	q->page_size = st.ms_psize;
-	q_update_used(q);
+	q_update_used(q, true);
 	if (pthread_create(&q->writer, NULL, q_writer_main, q) != 0) {
 		snprintf(err, errlen, "cannot start the writer thread");
 		rc = -QUEUE_ENOMEM;

@@ -75,6 +75,7 @@ struct queue {
 	size_t n_deltas;
 	int64_t next_purge_ms;
 	uint64_t batch_bytes; /* what the transaction being built adds, for q_has_room */
+	int64_t disk_measured_ms; /* when disk_bytes was last measured */
 
 	/* figures for queue_store_stat, written by the writer */
 	atomic_uint_fast64_t used_bytes, map_bytes, commits, ops;
@@ -89,7 +90,7 @@ struct queue {
 int64_t q_now_ms(void);
 int q_mdb_error(int mdb_rc);
 int q_grow(struct queue *q);
-void q_update_used(struct queue *q);
+void q_update_used(struct queue *q, bool measure_disk);
 int q_read_begin(struct queue *q, MDB_txn **txn);
 void q_read_end(struct queue *q, MDB_txn *txn);
 int q_table(struct queue *q, const char *name, MDB_dbi *out);

@@ -162,7 +162,7 @@ static void run_batch(struct queue *q, struct queue_op **ops, bool *skip, size_t
 			/* the disk may have more room, or less, than when last measured */
 			uint64_t before = atomic_load(&q->disk_bytes);
 			measured = true;
-			q_update_used(q);
+			q_update_used(q, true);
 			if (!map_full || atomic_load(&q->disk_bytes) > before)
 				continue;
 		}
@@ -190,7 +190,7 @@ static void run_batch(struct queue *q, struct queue_op **ops, bool *skip, size_t
 			if (!skip[i])
 				fail_op(ops[i], q_mdb_error(rc));
 	}
-	q_update_used(q);
+	q_update_used(q, false);
 	for (size_t i = 0; i < n; i++) {
 		if (ops[i]->type == QUEUE_OP_INSERT && ops[i]->rc == -QUEUE_EFULL)
 			atomic_store(&q->refused_len, ops[i]->u.insert.len);
