@@ -434,7 +434,9 @@ static void note_store(struct relay_node *node, bool full)
 {
 	struct queue_store_stat st;
 
-	if (atomic_exchange(&node->store_full, full) == full)
+	/* a load first: every submission passes here, and a read shares the cache line */
+	if (atomic_load(&node->store_full) == full ||
+	    atomic_exchange(&node->store_full, full) == full)
 		return;
 	queue_store_stat(node->q, &st);
 	relay_log(full ? RELAY_LOG_ERROR : RELAY_LOG_INFO, full ? "store_full" : "store_accepting",
