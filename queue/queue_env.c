@@ -147,7 +147,8 @@ void q_update_used(struct queue *q, bool measure_disk)
 	mdb_env_info(q->env, &info);
 	uint64_t used = (uint64_t)info.me_last_pgno + 1, map = info.me_mapsize;
 	uint64_t disk = atomic_load(&q->disk_bytes);
-	if (measure_disk || now - q->disk_measured_ms >= DISK_MEASURE_MS || now < q->disk_measured_ms) {
+	int64_t since = now - q->disk_measured_ms; /* < 0: the clock stepped back */
+	if (measure_disk || since >= DISK_MEASURE_MS || since < 0) {
 		disk = disk_room(q, used * q->page_size);
 		q->disk_measured_ms = now;
 	}

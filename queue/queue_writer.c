@@ -167,7 +167,9 @@ static void run_batch(struct queue *q, struct queue_op **ops, bool *skip, size_t
 				continue;
 		}
 		if (map_full) {
-			if (atomic_load(&q->map_bytes) < atomic_load(&q->disk_bytes) && q_grow(q) == 0)
+			/* a bigger map helps only while the disk has more room than the map */
+			bool map_limits = atomic_load(&q->map_bytes) < atomic_load(&q->disk_bytes);
+			if (map_limits && q_grow(q) == 0)
 				continue;
 			if (allow_insert) {
 				allow_insert = false;

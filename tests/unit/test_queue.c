@@ -1354,7 +1354,8 @@ static int disk_full_child(struct fx *f)
 	CHECK(add_kib(f->q, 1000, &r) == -QUEUE_EFULL); /* measured now: refused up front */
 	for (int i = 0; i < 100; i++) /* finalisations and deletes go on */
 		CHECK(finalise(f->q, rids[i], T0, QUEUE_DELIVERED) == 0);
-	struct queue_op op = {.type = QUEUE_OP_PURGE, .u.purge = {.now_ms = T0 + 1000, .max = 1000}};
+	struct queue_op op = {.type = QUEUE_OP_PURGE,
+			      .u.purge = {.now_ms = T0 + 1000, .max = 1000}};
 	CHECK(queue_exec(f->q, &op) == 0 && op.u.purge.purged == 100);
 	CHECK(store_size(f) <= (off_t)limit);
 	/* the disk has room again: the next insert measures it and goes in */
