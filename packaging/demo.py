@@ -382,8 +382,10 @@ class Admin:
         return answer
 
 
-def show_state(carrier, rid):
-    s = carrier.status(rid)
+def show_state(carrier, rid, s=None):
+    """Print a message's status: s if it was already read, else a fresh GET."""
+    if s is None:
+        s = carrier.status(rid)
     err = ""
     if s.get("last_error") and s["state"] != "delivered":
         err = f", last_error \"{s['last_error']}\""
@@ -457,14 +459,18 @@ def run(args):
         admin.login("admin", PASSWORD)
 
         def waiting():
-            """line-demo is down (its breaker open) and both wait in the queue."""
+            """line-demo is down (its breaker open) and both wait in the queue.
+            The statuses shown are the ones seen here: a second GET could catch
+            a retry in flight ("delivering") a moment later."""
             st = admin.get("/api/status")
             p = next(p for p in st["peers"] if p["name"] == "line-demo")
-            states = [kakao.status(r)["state"] for r in (q1, q2)]
-            return st if p["down"] and states == ["queued", "queued"] else None
-        st = wait_until(waiting, 15, "the relay to find line-demo down")
-        for r in (q1, q2):
-            show_state(kakao, r)
+            seen = [kakao.status(r) for r in (q1, q2)]
+            if p["down"] and [s["state"] for s in seen] == ["queued", "queued"]:
+                return st, seen
+            return None
+        st, seen = wait_until(waiting, 15, "the relay to find line-demo down")
+        for r, s in zip((q1, q2), seen):
+            show_state(kakao, r, s)
         for p in st["peers"]:
             event("relay       /api/status " + peer_line(p))
         linep = next(p for p in st["peers"] if p["name"] == "line-demo")
