@@ -122,9 +122,15 @@ unit: $(UNITS)
 crash: $(CRASH)
 	@set -e; for t in $(CRASH); do echo "== $$t"; $$t; done
 
-system: $(B)/interlinkd $(B)/interlinkctl
+system: $(B)/interlinkd $(B)/interlinkctl $(B)/tests/failsync.so
 	INTERLINKD=$(abspath $(B)/interlinkd) INTERLINKCTL=$(abspath $(B)/interlinkctl) \
-	  $(PY) -m pytest -q tests/system
+	  FAILSYNC=$(abspath $(B)/tests/failsync.so) $(PY) -m pytest -q tests/system
+
+# A failing disk, preloaded into interlinkd by a system test (never with sanitizers: the
+# daemon's own runtime is what it checks).
+$(B)/tests/failsync.so: tests/system/failsync.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -shared -fPIC -o $@ $<
 
 # The web console in Debian's chromium, driven by playwright-core (npm; no browser download).
 browser: deps $(B)/interlinkd

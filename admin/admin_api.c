@@ -277,9 +277,11 @@ static json_t *store_json(struct queue *q)
 	struct queue_store_stat s;
 
 	queue_store_stat(q, &s);
-	return json_pack("{sIsIsIsb}", "used", (json_int_t)s.used_bytes, "map",
+	return json_pack("{sIsIsIsbsIss?sb}", "used", (json_int_t)s.used_bytes, "map",
 	                 (json_int_t)s.map_bytes, "max", (json_int_t)s.max_bytes, "full",
-	                 (int)s.full);
+	                 (int)s.full, "errors", (json_int_t)s.errors, "last_error",
+	                 s.last_error ? queue_error_text(s.last_error) : NULL, "failing",
+	                 (int)s.failing);
 }
 
 enum MHD_Result admin_h_status(struct relay_req *req)

@@ -269,6 +269,13 @@ static void node_figures(struct text *t, struct admin *a)
 	family(t, "interlink_store_full", "gauge",
 	       "1 while the store is full and submissions get 507, else 0.");
 	sample(t, "interlink_store_full", NULL, NULL, st.full ? "1" : "0");
+	family(t, "interlink_store_errors_total", "counter",
+	       "Store operations failed by a write error that is not a full store (a failing disk).");
+	u64(num, sizeof(num), st.errors);
+	sample(t, "interlink_store_errors_total", NULL, NULL, num);
+	family(t, "interlink_store_failing", "gauge",
+	       "1 while the store's last write failed with such an error, else 0.");
+	sample(t, "interlink_store_failing", NULL, NULL, st.failing ? "1" : "0");
 	family(t, "interlink_store_commits_total", "counter",
 	       "Write transactions the store committed (group commits).");
 	u64(num, sizeof(num), st.commits);

@@ -71,6 +71,14 @@ static void status_text(json_t *o)
 			  sizeof(size[i]));
 	printf("%-14s %s used, map %s, max %s%s\n", "store", size[0], size[1], size[2],
 	       json_is_true(json_object_get(store, "full")) ? " (FULL)" : "");
+	json_int_t errors = json_integer_value(json_object_get(store, "errors"));
+	const char *last = json_string_value(json_object_get(store, "last_error"));
+	if (errors)
+		printf("%-14s %lld operations failed, last: %s%s\n", "store errors",
+		       (long long)errors, last ? last : "?",
+		       json_is_true(json_object_get(store, "failing"))
+			       ? " (FAILING: writes fail now, see the log)"
+			       : "");
 	json_t *certs = json_object_get(o, "certificates");
 	char end[2][64];
 	cert_end_text(json_object_get(certs, "carrier"), end[0], sizeof(end[0]));

@@ -332,10 +332,19 @@ struct queue_store_stat {
 	uint64_t commits;      /* write transactions committed since open */
 	uint64_t ops;          /* operations applied since open */
 	bool full;             /* the last insert refused for space still would not fit */
+	/* Write errors that are not a full store (-QUEUE_EIO, -QUEUE_ECORRUPT: a failing
+	 * disk, a damaged file), counted since open: */
+	uint64_t errors;       /* operations failed by one */
+	int last_error;        /* the last one's errno or LMDB code (queue_error_text), 0: none */
+	bool failing;          /* the last write transaction failed with one; cleared by the
+				* next that commits a change */
 };
 
 /* Store size and writer figures; cheap (no transaction). */
 void queue_store_stat(struct queue *q, struct queue_store_stat *out);
+
+/* A static text for queue_store_stat's last_error ("Input/output error", "MDB_PANIC: ..."). */
+const char *queue_error_text(int code);
 
 /* ---------------------------------------------------------------- tables
  * Named key-value tables in the same store, for other modules' data (routing's

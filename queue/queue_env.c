@@ -164,6 +164,7 @@ void q_update_used(struct queue *q, bool measure_disk)
 	atomic_store(&q->used_bytes, used * q->page_size);
 	atomic_store(&q->map_bytes, (uint64_t)info.me_mapsize);
 	atomic_store(&q->disk_bytes, disk);
+	q->last_txnid = info.me_last_txnid;
 }
 
 /* Doubles the map (at most to max_map_size). Writer thread only, between
@@ -525,6 +526,14 @@ void queue_store_stat(struct queue *q, struct queue_store_stat *out)
 	 * cannot grow, or growing it would not help */
 	uint64_t refused = atomic_load(&q->refused_len);
 	out->full = refused && out->map_bytes >= out->max_bytes && !q_has_room(q, refused, false);
+	out->errors = atomic_load(&q->errors);
+	out->last_error = atomic_load(&q->last_error);
+	out->failing = atomic_load(&q->failing);
+}
+
+const char *queue_error_text(int code)
+{
+	return code ? mdb_strerror(code) : "none";
 }
 
 /* --------------------------------------------------------------- tables */

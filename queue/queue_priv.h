@@ -76,6 +76,7 @@ struct queue {
 	int64_t next_purge_ms;
 	uint64_t batch_bytes; /* what the transaction being built adds, for q_has_room */
 	int64_t disk_measured_ms; /* when disk_bytes was last measured */
+	uint64_t last_txnid;      /* the last committed transaction's id, as of q_update_used */
 
 	/* figures for queue_store_stat, written by the writer */
 	atomic_uint_fast64_t used_bytes, map_bytes, commits, ops;
@@ -83,6 +84,10 @@ struct queue {
 	 * the process's file size limit (q_update_used) */
 	atomic_uint_fast64_t disk_bytes;
 	atomic_uint_fast64_t refused_len; /* size of the last insert refused as full, or 0 */
+	/* write errors that are not a full store (a failing disk, a damaged file) */
+	atomic_uint_fast64_t errors; /* operations failed by one */
+	atomic_int last_error;       /* the last one's errno or LMDB code */
+	atomic_bool failing;         /* the last batch ended in one: nothing was written */
 	uint64_t page_size;
 };
 

@@ -121,10 +121,21 @@ static int try_commit(struct queue *q, struct queue_op **ops, const bool *skip, 
 	return mdb_txn_commit(txn);
 }
 
-static void fail_op(struct queue_op *op, int rc)
+/* A store error, not a full store: the operator hears of it (queue_store_stat). */
+static bool store_error(int rc)
+{
+	return rc == -QUEUE_EIO || rc == -QUEUE_ECORRUPT;
+}
+
+/* Fails one operation with the LMDB or system code that stopped it. */
+static void fail_op(struct queue *q, struct queue_op *op, int mdb_rc)
 {
 	q_reset_results(op);
-	op->rc = rc;
+	op->rc = q_mdb_error(mdb_rc);
+	if (store_error(op->rc)) {
+		atomic_fetch_add(&q->errors, 1);
+		atomic_store(&q->last_error, mdb_rc);
+	}
 }
 
 /*
@@ -182,7 +193,7 @@ static void run_batch(struct queue *q, struct queue_op **ops, bool *skip, size_t
 		if (culprit < 0)
 			break;
 		skip[culprit] = true;
-		fail_op(ops[culprit], q_mdb_error(rc));
+		fail_op(q, ops[culprit], rc);
 	}
 	if (rc == 0) {
 		atomic_fetch_add(&q->commits, 1);
@@ -190,9 +201,14 @@ static void run_batch(struct queue *q, struct queue_op **ops, bool *skip, size_t
 	} else {
 		for (size_t i = 0; i < n; i++)
 			if (!skip[i])
-				fail_op(ops[i], q_mdb_error(rc));
+				fail_op(q, ops[i], rc);
 	}
+	uint64_t txnid = q->last_txnid;
 	q_update_used(q, false);
+	if (rc != 0 && store_error(q_mdb_error(rc)))
+		atomic_store(&q->failing, true);
+	else if (rc == 0 && q->last_txnid != txnid)
+		atomic_store(&q->failing, false); /* written (an empty commit writes nothing) */
 	for (size_t i = 0; i < n; i++) {
 		if (ops[i]->type == QUEUE_OP_INSERT && ops[i]->rc == -QUEUE_EFULL)
 			atomic_store(&q->refused_len, ops[i]->u.insert.len);

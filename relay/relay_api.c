@@ -8,7 +8,7 @@
 #define MIB (1024u * 1024u)
 
 /* GET /v1/health: for load balancers; no auth and no detail. 503 while the
- * store is full, since the node then accepts no messages. */
+ * store is full or failing, since the node then accepts no messages. */
 static enum MHD_Result h_health(struct relay_req *req)
 {
 	struct queue_store_stat st;
@@ -17,6 +17,9 @@ static enum MHD_Result h_health(struct relay_req *req)
 	if (st.full)
 		return relay_reply_json_retry(req, MHD_HTTP_SERVICE_UNAVAILABLE,
 					      "{\"status\":\"full\"}", 30);
+	if (st.failing)
+		return relay_reply_json_retry(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+					      "{\"status\":\"store_error\"}", 30);
 	return relay_reply(req, MHD_HTTP_OK, "{\"status\":\"ok\"}");
 }
 

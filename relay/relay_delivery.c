@@ -546,6 +546,7 @@ static void *engine_main(void *arg)
 		dl_flush_starts(d);
 		now = relay_now_ms();
 		relay_trace_sweep(d->node, &d->sweep, now);
+		relay_node_watch_store(d->node, &d->store_watch, now);
 		if (d->leasing) {
 			wait = atomic_load(&d->lease_back) ? 0 : wait;
 		} else if (d->held + cap / 4 <= cap) {

@@ -68,6 +68,7 @@ struct relay_delivery {
 	struct xfer *start_head, *start_tail; /* admitted, to be signed and started together */
 	size_t n_start;
 	struct relay_trace_sweep sweep; /* the trace of purged messages */
+	struct relay_store_watch store_watch;
 };
 
 /* ------------------------------------------------------------- relay_delivery.c */

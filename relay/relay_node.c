@@ -15,6 +15,8 @@
 
 #include "relay/relay_priv.h"
 
+#define STORE_ERROR_LOG_MS 1000 /* at most a store_error line a second */
+
 int64_t relay_now_ms(void)
 {
 	struct timespec ts;
@@ -387,6 +389,28 @@ int relay_node_reload(struct relay_node *n, struct relay_config *next, char *err
 	atomic_store(&n->restart_needed, restart);
 	relay_log_set_level(next->log_level);
 	return 0;
+}
+
+void relay_node_watch_store(struct relay_node *n, struct relay_store_watch *w, int64_t now)
+{
+	struct queue_store_stat st;
+	char reason[160];
+
+	queue_store_stat(n->q, &st);
+	if (st.errors != w->errors && now - w->logged_ms >= STORE_ERROR_LOG_MS) {
+		relay_log(RELAY_LOG_ERROR, "store_error",
+			  "failed=%llu failed_total=%llu code=%d reason=%s failing=%d",
+			  (unsigned long long)(st.errors - w->errors),
+			  (unsigned long long)st.errors, st.last_error,
+			  relay_log_quote(queue_error_text(st.last_error), reason, sizeof(reason)),
+			  (int)st.failing);
+		w->errors = st.errors;
+		w->logged_ms = now;
+	}
+	if (w->failing && !st.failing)
+		relay_log(RELAY_LOG_INFO, "store_writing", "failed_total=%llu",
+			  (unsigned long long)st.errors);
+	w->failing = st.failing;
 }
 
 void relay_node_reclaim(struct relay_node *n, int64_t now_ms)

@@ -229,6 +229,14 @@ function tile(k, v, bad) {
     el('div', { class: 'v' }, v), el('div', { class: 'k' }, k));
 }
 
+/* Once the store's disk failed a write: how many operations it failed and the last error;
+ * red while the last write failed (the node then answers 500 and its health 503). */
+function storeErrorTiles(s) {
+  if (!s.errors) return [];
+  return [tile('store write errors' + (s.last_error ? ' · ' + s.last_error : ''), s.errors,
+    s.failing)];
+}
+
 /* A tile per TLS listener: when its certificate ends; red within CERT_WARN_DAYS. */
 const CERT_WARN_DAYS = 14;
 function certTiles(certs) {
@@ -251,6 +259,7 @@ function renderStatus(st) {
     tile('accepted / s', (r.accepted_per_s ?? 0).toFixed(1)),
     tile('delivered / s', (r.delivered_per_s ?? 0).toFixed(1)),
     tile('store used of ' + bytes(s.max), bytes(s.used), s.full),
+    ...storeErrorTiles(s),
     ...certTiles(st.certificates || {}),
   );
   $('restart-banner').hidden = !st.restart_needed;

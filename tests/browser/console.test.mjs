@@ -412,6 +412,32 @@ async function main() {
         .waitFor({ state: 'detached', timeout: WAIT });
     });
 
+    await step('store write errors: a tile, red while the disk fails writes', async () => {
+      /* a failing disk is made in tests/system (test_durability.py); here its status */
+      const errors = page.locator('#tiles .tile', { hasText: 'store write errors' });
+      assert(await errors.count() === 0, 'an error tile with no errors');
+      let store = { errors: 3, last_error: 'Input/output error', failing: true };
+      await page.route('**/api/status', async (route) => {
+        const res = await route.fetch(), st = await res.json();
+        route.fulfill({ response: res, json: { ...st, store: { ...st.store, ...store } } });
+      });
+      try {
+        await errors.waitFor({ timeout: WAIT });
+        assert(await errors.locator('.v').textContent() === '3' &&
+          (await errors.textContent()).includes('Input/output error'),
+          'error tile: ' + await errors.textContent());
+        assert((await errors.getAttribute('class')).split(' ').includes('bad'), 'not red');
+        await shot(page, 'dashboard-store-errors');
+        store = { errors: 3, last_error: 'Input/output error', failing: false };
+        await page.locator('#tiles .tile.bad', { hasText: 'store write errors' })
+          .waitFor({ state: 'detached', timeout: WAIT });
+        assert(await errors.locator('.v').textContent() === '3', 'the count stays');
+      } finally {
+        await page.unroute('**/api/status');
+      }
+      await errors.waitFor({ state: 'detached', timeout: WAIT });
+    });
+
     await step('the queue browser lists the message, without its body', async () => {
       assert(rid, 'no message');
       await nav(page, 'queue');

@@ -103,7 +103,9 @@ def test_status_shape(node):
     assert s["counters"]["accepted"] == 1 and s["counters"]["delivered"] == 1
     assert set(s["rates"]) >= {"accepted_per_s", "delivered_per_s"}
     assert s["rates"]["accepted_per_s"] > 0
-    assert set(s["store"]) == {"used", "map", "max", "full"} and s["store"]["full"] is False
+    assert set(s["store"]) == {"used", "map", "max", "full", "errors", "last_error", "failing"}
+    assert s["store"]["full"] is False and s["store"]["failing"] is False
+    assert s["store"]["errors"] == 0 and s["store"]["last_error"] is None
     assert 0 < s["store"]["used"] <= s["store"]["map"] <= s["store"]["max"]
     [p] = s["peers"]
     assert p["name"] == "cfgpeer" and p["kind"] == "carrier"

@@ -14,6 +14,7 @@ import urllib.request
 
 import pytest
 
+from admin_client import admin_listener_extra, admin_session
 from conftest import Daemon, Peer, free_port, node_config, write_config
 
 TOTAL = 20000
@@ -278,3 +279,86 @@ def test_full_disk_refuses_then_accepts(small_disk, nodes):
     full = [x for x in log.splitlines() if "msg=store_full " in x]
     assert len(full) == 2 and all("limit=disk" in x for x in full), full
     assert log.count("msg=store_accepting ") == 2
+
+
+def test_failing_disk_answers_500_then_recovers(tmp_path, start_daemon):
+    """A disk whose writes fail (fdatasync reports EIO, through a preloaded shim): a
+    submission gets 500 store_error, never a 202 for what was not stored; health is 503,
+    the log names the error at most once a second, metrics and /api/status count it.
+    When the disk works again the same id is accepted, and nothing is lost or doubled."""
+    shim = os.environ.get("FAILSYNC")
+    if not shim:
+        pytest.skip("FAILSYNC (build/tests/failsync.so) not set: run through make system")
+    flag = tmp_path / "disk-fails"
+    env = dict(os.environ, LD_PRELOAD=shim, INTERLINK_TEST_FAIL_SYNC=str(flag))
+    # under ASan, a preloaded library comes before its runtime: allowed here
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
+    kakao = Peer("kakao", owns=["+8210"])
+    line = Peer("line", owns=["line.example"])  # pull: messages wait in its inbox
+    port, admin = free_port(), free_port()
+    text = node_config(tmp_path / "data", port, admin, [kakao, line],
+                       ['route { domain = "line.example" peer = "line" }'])
+    text = text.replace('sync = "none"', 'sync = "full"')
+    text = text.replace(f"  port = {admin}\n}}", f"  port = {admin}\n{admin_listener_extra()}}}")
+    d = start_daemon(text, base_url=f"http://127.0.0.1:{port}", env=env)
+    console = admin_session(f"http://127.0.0.1:{admin}", d)
+    st, _, b = console.post("/api/tokens", {"name": "ctl", "role": "viewer"})
+    assert st == 201, b
+    ctl_env = dict(os.environ, INTERLINK_ADMIN_URL=f"http://127.0.0.1:{admin}",
+                   INTERLINK_ADMIN_TOKEN=b["token"])
+
+    def ctl_status():
+        out = subprocess.run([os.environ.get("INTERLINKCTL", "interlinkctl"), "status"],
+                             capture_output=True, text=True, env=ctl_env, timeout=30)
+        assert out.returncode == 0, out
+        return out.stdout
+
+    def post(i):
+        return d.call("POST", "/v1/messages", envelope(i), token=kakao.token)
+
+    def metric(name):
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
+            return int(re.search(rf"\n{name} (\d+)\n", r.read().decode()).group(1))
+
+    st, _, b = post(0)
+    assert st == 202, (st, b)
+    kept = b["rid"]
+    assert metric("interlink_store_errors_total") == 0
+    assert "store errors" not in ctl_status()
+
+    flag.touch()  # the disk fails
+    for _ in range(3):
+        st, _, b = post(1)
+        assert (st, b) == (500, {"error": "store_error", "reason": "store I/O error"}), (st, b)
+    assert d.get("/v1/health") == (503, '{"status":"store_error"}')
+    assert metric("interlink_store_failing") == 1
+    assert metric("interlink_store_errors_total") >= 3
+    st, _, b = console.get("/api/status")
+    assert st == 200, b
+    assert b["store"]["failing"] is True and b["store"]["errors"] >= 3, b["store"]
+    assert b["store"]["last_error"] == "Input/output error", b["store"]
+    assert re.search(r"^store errors +\d+ operations failed, last: Input/output error "
+                     r"\(FAILING: writes fail now, see the log\)$", ctl_status(), re.M)
+    deadline = time.time() + 5
+    while "msg=store_error " not in d.log_text() and time.time() < deadline:
+        time.sleep(0.05)
+    lines = [x for x in d.log_text().splitlines() if "msg=store_error " in x]
+    assert lines and len(lines) <= 2, lines  # the errors of a second share a line
+    assert "level=error" in lines[0] and 'code=5 reason="Input/output error"' in lines[0], lines
+
+    flag.unlink()  # the disk works again
+    st, _, b = post(1)
+    assert st == 202, (st, b)
+    assert d.get("/v1/health") == (200, '{"status":"ok"}')
+    assert metric("interlink_store_failing") == 0
+    assert re.search(r"^store errors +\d+ operations failed, last: Input/output error$",
+                     ctl_status(), re.M)
+    deadline = time.time() + 5
+    while "msg=store_writing " not in d.log_text() and time.time() < deadline:
+        time.sleep(0.05)
+    assert "msg=store_writing " in d.log_text()
+    assert d.call("GET", f"/v1/messages/{kept}", token=kakao.token)[0] == 200
+    # the pull carrier gets each message once: the failed attempts left nothing
+    st, _, b = d.call("GET", "/v1/inbox?max=100&wait=0", token=line.token)
+    assert st == 200, b
+    assert sorted(m["id"] for m in b["messages"]) == ["m-0", "m-1"], b

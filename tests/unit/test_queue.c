@@ -16,9 +16,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <errno.h>
 
 #include <cmocka.h>
 #include <lmdb.h> /* only to damage a store as another version or a bad disk would */
@@ -1392,6 +1395,62 @@ static void test_disk_full(void **state)
 	assert_false(dup); /* the refused insert left no trace */
 }
 
+/* A failing disk: while sync_fails is set, fdatasync(2) reports EIO. Defined in the
+ * program, it takes the C library's place for LMDB too. */
+static atomic_bool sync_fails;
+
+int fdatasync(int fd)
+{
+	if (atomic_load(&sync_fails)) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+/* Operations that a failing disk stops get -QUEUE_EIO, are counted and named, and the
+ * store says it is failing until a commit goes through; nothing half-written stays. */
+static void test_disk_error(void **state)
+{
+	struct fx *f = *state;
+	struct queue_store_stat ss;
+	struct queue_rid r;
+	bool dup = true;
+
+	f->opt.sync = QUEUE_SYNC_FULL;
+	fx_reopen(f);
+	struct queue_rid a = add(f->q, "a", "p", QUEUE_PUSH, T0, T0);
+	queue_store_stat(f->q, &ss);
+	assert_true(ss.errors == 0 && ss.last_error == 0 && !ss.failing);
+	assert_string_equal(queue_error_text(0), "none");
+
+	atomic_store(&sync_fails, true);
+	assert_int_equal(add_full(f->q, "src", "b", "p", QUEUE_PUSH, T0, T0 + DAY, "x", 1, &r,
+				  NULL), -QUEUE_EIO);
+	assert_int_equal(finalise(f->q, a, T0, QUEUE_DELIVERED), -QUEUE_EIO);
+	take_expect(f->q, NULL, T0 - 1, 1000, 8, NULL, 0); /* commits nothing: still failing */
+	assert_int_equal(purge(f->q, T0, 8), 0);
+	queue_store_stat(f->q, &ss);
+	atomic_store(&sync_fails, false);
+	assert_int_equal(ss.errors, 2);
+	assert_int_equal(ss.last_error, EIO);
+	assert_string_equal(queue_error_text(ss.last_error), strerror(EIO));
+	assert_true(ss.failing);
+	assert_false(ss.full);
+
+	expect_st(f->q, a, QUEUE_QUEUED, 0, T0); /* the failed finalisation changed nothing */
+	assert_int_equal(add_full(f->q, "src", "b", "p", QUEUE_PUSH, T0, T0 + DAY, "x", 1, &r,
+				  &dup), 0);
+	assert_false(dup); /* the failed insert left no trace */
+	queue_store_stat(f->q, &ss);
+	assert_int_equal(ss.errors, 2);
+	assert_int_equal(ss.last_error, EIO); /* the last error is kept, for the operator */
+	assert_false(ss.failing);
+	fx_reopen(f);
+	assert_counts(f->q, "p", 2, 0, 0, 0, 0);
+	expect_st(f->q, a, QUEUE_QUEUED, 0, T0);
+}
+
 static void test_map_growth(void **state)
 {
 	struct fx *f = *state;
@@ -1710,6 +1769,7 @@ int main(void)
 		T(test_counts_many_peers_one_batch),
 		T(test_store_full),
 		T(test_disk_full),
+		T(test_disk_error),
 		T(test_map_growth),
 		T(test_close_with_pending),
 		T(test_submit_after_close),
