@@ -283,9 +283,10 @@ def test_full_disk_refuses_then_accepts(small_disk, nodes):
 
 def test_failing_disk_answers_500_then_recovers(tmp_path, start_daemon):
     """A disk whose writes fail (fdatasync reports EIO, through a preloaded shim): a
-    submission gets 500 store_error, never a 202 for what was not stored; health is 503,
-    the log names the error at most once a second, metrics and /api/status count it.
-    When the disk works again the same id is accepted, and nothing is lost or doubled."""
+    submission, an ack, a directory line, an admin's new peer each get 500 store_error,
+    never a success for what was not stored; health is 503, the log names the error at
+    most once a second, metrics, /api/status and interlinkctl count it. When the disk
+    works again each is done on a retry, and nothing is lost, doubled or half-done."""
     shim = os.environ.get("FAILSYNC")
     if not shim:
         pytest.skip("FAILSYNC (build/tests/failsync.so) not set: run through make system")
@@ -323,6 +324,9 @@ def test_failing_disk_answers_500_then_recovers(tmp_path, start_daemon):
     st, _, b = post(0)
     assert st == 202, (st, b)
     kept = b["rid"]
+    st, _, b = d.call("GET", "/v1/inbox?max=10&wait=0", token=line.token)
+    assert st == 200 and [m["rid"] for m in b["messages"]] == [kept], b  # leased
+    dir_path = "/v1/directory/%2B821012345678"
     assert metric("interlink_store_errors_total") == 0
     assert "store errors" not in ctl_status()
 
@@ -330,6 +334,15 @@ def test_failing_disk_answers_500_then_recovers(tmp_path, start_daemon):
     for _ in range(3):
         st, _, b = post(1)
         assert (st, b) == (500, {"error": "store_error", "reason": "store I/O error"}), (st, b)
+    st, _, b = d.call("POST", "/v1/inbox/ack", {"rids": [kept]}, token=line.token)
+    assert (st, b.get("error")) == (500, "store_error"), (st, b)
+    st, _, b = d.call("PUT", dir_path, {}, token=kakao.token)
+    assert (st, b.get("error")) == (500, "store_error"), (st, b)
+    st, _, b = d.call("GET", "/v1/inbox?max=10&wait=0", token=line.token)  # nothing due
+    assert (st, b) == (200, {"messages": []}), (st, b)
+    st, _, b = console.post("/api/peers", {"name": "newco", "kind": "carrier",
+                                           "owns": ["+8230"]})
+    assert (st, b.get("error")) == (500, "store_error"), (st, b)
     assert d.get("/v1/health") == (503, '{"status":"store_error"}')
     assert metric("interlink_store_failing") == 1
     assert metric("interlink_store_errors_total") >= 3
@@ -357,8 +370,21 @@ def test_failing_disk_answers_500_then_recovers(tmp_path, start_daemon):
     while "msg=store_writing " not in d.log_text() and time.time() < deadline:
         time.sleep(0.05)
     assert "msg=store_writing " in d.log_text()
-    assert d.call("GET", f"/v1/messages/{kept}", token=kakao.token)[0] == 200
-    # the pull carrier gets each message once: the failed attempts left nothing
+    # nothing half-done: the failed peer and directory line are not there; retried, they are
+    assert console.get("/api/peers/newco")[0] == 404
+    assert console.get("/api/directory/%2B821012345678")[0] == 404
+    st, _, b = console.post("/api/peers", {"name": "newco", "kind": "carrier",
+                                           "owns": ["+8230"]})
+    assert st == 201, b
+    st, _, b = d.call("PUT", dir_path, {}, token=kakao.token)
+    assert st == 200, b
+    # the failed ack left the message leased, not delivered; the retried one delivers it
+    st, _, b = d.call("GET", f"/v1/messages/{kept}", token=kakao.token)
+    assert (st, b["state"]) == (200, "delivering"), b
+    st, _, b = d.call("POST", "/v1/inbox/ack", {"rids": [kept]}, token=line.token)
+    assert st == 200, b
+    assert d.call("GET", f"/v1/messages/{kept}", token=kakao.token)[2]["state"] == "delivered"
+    # the pull carrier gets the other message once: the failed submissions left nothing
     st, _, b = d.call("GET", "/v1/inbox?max=100&wait=0", token=line.token)
     assert st == 200, b
-    assert sorted(m["id"] for m in b["messages"]) == ["m-0", "m-1"], b
+    assert [m["id"] for m in b["messages"]] == ["m-1"], b
