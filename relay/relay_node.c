@@ -406,11 +406,13 @@ void relay_node_watch_store(struct relay_node *n, struct relay_store_watch *w, i
 			  (int)st.failing);
 		w->errors = st.errors;
 		w->logged_ms = now;
-	}
-	if (w->failing && !st.failing)
+		w->failing = st.failing;
+	} else if (w->failing && !st.failing) {
+		/* after a line that said failing=1: so no more often than those */
 		relay_log(RELAY_LOG_INFO, "store_writing", "failed_total=%llu",
 			  (unsigned long long)st.errors);
-	w->failing = st.failing;
+		w->failing = false;
+	}
 }
 
 void relay_node_reclaim(struct relay_node *n, int64_t now_ms)

@@ -239,11 +239,11 @@ void relay_node_reclaim(struct relay_node *n, int64_t now_ms);
 /* What has been logged of the store's write errors (its watcher's own). */
 struct relay_store_watch {
 	uint64_t errors;   /* the count last logged */
-	bool failing;
+	bool failing;      /* the last line said failing=1, and no store_writing followed */
 	int64_t logged_ms;
 };
 /* Logs the store's new write errors (a failing disk), at most a line a second with their
- * count, and its recovery once. The delivery engine calls it at every step. */
+ * count, and its recovery after such a line. The delivery engine calls it at every step. */
 void relay_node_watch_store(struct relay_node *n, struct relay_store_watch *w, int64_t now);
 
 

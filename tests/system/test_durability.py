@@ -388,3 +388,17 @@ def test_failing_disk_answers_500_then_recovers(tmp_path, start_daemon):
     st, _, b = d.call("GET", "/v1/inbox?max=100&wait=0", token=line.token)
     assert st == 200, b
     assert [m["id"] for m in b["messages"]] == ["m-1"], b
+
+    # a disk that fails on and off: at most a line of each kind a second
+    t0 = time.monotonic()
+    for i in range(10, 16):
+        flag.touch()
+        assert post(i)[0] == 500
+        flag.unlink()
+        assert post(i)[0] == 202
+    time.sleep(1.2)  # what the last second held is logged by now
+    seconds = time.monotonic() - t0
+    log = d.log_text()
+    errors, writing = log.count("msg=store_error "), log.count("msg=store_writing ")
+    assert 2 <= errors <= 2 + int(seconds) + 1, (errors, seconds)
+    assert 1 <= writing <= errors, (writing, errors)  # none after a line saying failing=0
