@@ -742,6 +742,14 @@ enum MHD_Result admin_h_reload(struct relay_req *req)
 	if (!admin_may_write(req))
 		return MHD_YES;
 	rc = relay_node_reload_file(req->node, err, sizeof(err));
+	if (rc != 0 && rc != -RELAY_EAGAIN) { /* as a SIGHUP's is (relay_main.c) */
+		const struct admin_principal *p = admin_who(req);
+		char q[700], u[96];
+
+		relay_log(RELAY_LOG_ERROR, "config_reload_failed", "reason=%s kept=old user=%s",
+		          relay_log_quote(err[0] ? err : relay_strerror(rc), q, sizeof(q)),
+		          relay_log_quote(p ? p->user : "?", u, sizeof(u)));
+	}
 	if (rc == -RELAY_ECONFIG)
 		return relay_reply_error(req, MHD_HTTP_BAD_REQUEST, "config", NULL, err);
 	if (rc == -RELAY_EAGAIN)

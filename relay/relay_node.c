@@ -110,6 +110,7 @@ static int load_routing(struct relay_node *n, const struct relay_config *cfg, ch
 	struct route_peer *peers = calloc(cfg->n_peers + 1, sizeof(*peers));
 	struct route_entry *routes = calloc(cfg->n_routes + 1, sizeof(*routes));
 	int rc = -ROUTE_ENOMEM;
+	char why[320] = "";
 
 	if (peers && routes) {
 		for (size_t i = 0; i < cfg->n_peers; i++)
@@ -119,12 +120,14 @@ static int load_routing(struct relay_node *n, const struct relay_config *cfg, ch
 							 .value = cfg->routes[i].value,
 							 .peer = cfg->routes[i].peer,
 							 .read_only = true};
-		rc = routing_load(n->routing, peers, cfg->n_peers, routes, cfg->n_routes);
+		rc = routing_load(n->routing, peers, cfg->n_peers, routes, cfg->n_routes, why,
+				  sizeof(why));
 	}
 	free(peers);
 	free(routes);
 	if (rc != 0) {
-		snprintf(err, errlen, "%s: peers and routes: %s", cfg->path, route_strerror(rc));
+		snprintf(err, errlen, "%s: peers and routes: %s", cfg->path,
+			 why[0] ? why : route_strerror(rc));
 		return -RELAY_ECONFIG;
 	}
 	return 0;

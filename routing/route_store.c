@@ -396,7 +396,31 @@ struct load {
 	struct name_set overlays; /* config peers suspended at run time */
 	struct name_set cfg_susp; /* config peers the config file suspends */
 	int rc;                   /* the first error a scan callback met */
+	char *err;                /* what it was, for the operator (NULL: not wanted) */
+	size_t errlen;
 };
+
+/* l->rc for the operator: what in the store (a stored "peer \"x\"") met it. */
+static void load_error(struct load *l, const char *what, size_t wlen)
+{
+	if (l->err)
+		snprintf(l->err, l->errlen, "%.*s in the store: %s", (int)(wlen > 80 ? 80 : wlen),
+			 what,
+			 l->rc == -ROUTE_ESTORE ? "a record this interlinkd does not read (written "
+						  "by a newer version, or damaged)"
+						: route_strerror(l->rc));
+}
+
+/* A route as the config file writes it: prefix "+8210", domain "x.example", default. */
+static const char *route_name(const struct route_entry *e, char *buf, size_t size)
+{
+	static const char *const kinds[] = {"prefix", "domain"};
+
+	if (e->match == ROUTE_MATCH_DEFAULT)
+		return "default";
+	snprintf(buf, size, "%s \"%s\"", kinds[e->match], e->value ? e->value : "");
+	return buf;
+}
 
 static int scan_overlay(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
@@ -405,12 +429,14 @@ static int scan_overlay(const void *key, size_t klen, const void *val, size_t vl
 	size_t n = klen - SUSP_KEY_LEN;
 
 	l->rc = -ROUTE_ESTORE;
-	if (vlen != 1 || *(const unsigned char *)val != REC_V1 || n == 0 || n > ROUTE_NAME_MAX ||
-	    memchr(name, '\0', n))
-		return 1;
-	l->rc = names_add(&l->overlays, name, n);
-	if (l->rc == 0 && !rt_name_ok(l->overlays.v[l->overlays.n - 1]))
-		l->rc = -ROUTE_ESTORE;
+	if (vlen == 1 && *(const unsigned char *)val == REC_V1 && n > 0 && n <= ROUTE_NAME_MAX &&
+	    !memchr(name, '\0', n)) {
+		l->rc = names_add(&l->overlays, name, n);
+		if (l->rc == 0 && !rt_name_ok(l->overlays.v[l->overlays.n - 1]))
+			l->rc = -ROUTE_ESTORE;
+	}
+	if (l->rc != 0)
+		load_error(l, key, klen); /* "suspended:NAME" */
 	return l->rc != 0;
 }
 
@@ -433,6 +459,12 @@ static int scan_peer(const void *key, size_t klen, const void *val, size_t vlen,
 	l->rc = rs_peer_decode(key, klen, val, vlen, &pr);
 	if (l->rc == 0)
 		l->rc = stored_rc(route_table_add_peer(l->t, &pr.p));
+	if (l->rc != 0) {
+		char what[ROUTE_NAME_MAX + 16];
+		int n = snprintf(what, sizeof(what), "peer \"%.*s\"",
+				 (int)(klen > ROUTE_NAME_MAX ? ROUTE_NAME_MAX : klen), (const char *)key);
+		load_error(l, what, (size_t)n);
+	}
 	rs_peer_rec_free(&pr);
 	return l->rc != 0;
 }
@@ -448,6 +480,16 @@ static int scan_route(const void *key, size_t klen, const void *val, size_t vlen
 	l->rc = rs_route_decode(key, klen, val, vlen, &e, value, peer);
 	if (l->rc == 0)
 		l->rc = stored_rc(route_table_add_route(l->t, &e));
+	if (l->rc != 0 && l->err) {
+		char name[ROUTE_ADDR_DOMAIN_MAX + 16];
+		if (l->rc == -ROUTE_ENOPEER)
+			snprintf(l->err, l->errlen, "the route %s, added at run time, names peer "
+				 "\"%s\", which is no longer defined: define it again, or delete "
+				 "the route first (console, interlinkctl)",
+				 route_name(&e, name, sizeof(name)), e.peer);
+		else
+			load_error(l, key, klen); /* "p:+8210", "d:x.example", "default" */
+	}
 	return l->rc != 0;
 }
 
@@ -533,10 +575,13 @@ static int load_build(struct routing *r, struct load *l, const struct route_peer
 }
 
 int routing_load(struct routing *r, const struct route_peer *peers, size_t n_peers,
-                 const struct route_entry *routes, size_t n_routes)
+                 const struct route_entry *routes, size_t n_routes, char *err, size_t errlen)
 {
-	struct load l = {0};
+	struct load l = {.err = errlen ? err : NULL, .errlen = errlen};
 	int rc;
+
+	if (l.err)
+		l.err[0] = '\0';
 
 	if (!r || (n_peers && !peers) || (n_routes && !routes))
 		return -ROUTE_EINVAL;

@@ -221,10 +221,12 @@ void routing_free(struct routing *r);
  * Builds the table from the store's peers and routes plus the config file's
  * (given here; they win over stored ones of the same name and are read-only),
  * and publishes it. Returns 0 or -ROUTE_E* (the first bad entry; nothing is
- * published then).
+ * published then). On failure err (errlen 0: none) names a stored entry that
+ * caused it, and what to do (a run-time route whose config peer is gone); it is
+ * "" when the code says all there is.
  */
 int routing_load(struct routing *r, const struct route_peer *peers, size_t n_peers,
-		 const struct route_entry *routes, size_t n_routes);
+		 const struct route_entry *routes, size_t n_routes, char *err, size_t errlen);
 
 /* Publishes t (transferred to r). The old table goes when its last reader releases it. */
 void routing_publish(struct routing *r, struct route_table *t);

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from admin_client import AdminClient, TEST_PASSWORD, admin_listener_extra, wait_admin
+from admin_client import (AdminClient, TEST_PASSWORD, admin_listener_extra, admin_session,
+                          wait_admin)
 from conftest import Peer, free_port, node_config, write_config
 
 CFG_ROUTE = 'route { prefix = "+4930" peer = "cfgpeer" }'
@@ -575,6 +576,7 @@ def test_reload(node):
     assert status == 400 and r["error"] == "config", r
     assert r["reason"].startswith(f"{node.conf}:{len(lines) + 1}:"), r
     assert "bogus-key" in r["reason"]
+    assert "level=error msg=config_reload_failed" in node.daemon.log_text()
     assert node.daemon.get("/v1/health")[0] == 200
     assert node.admin.get("/api/status")[0] == 200
     assert node.daemon.proc.poll() is None
@@ -584,6 +586,41 @@ def test_reload(node):
     keys = [r["key"] for r in node.admin.get("/api/routes")[2]]
     assert "d:mail.example" in keys
 
+
+
+def test_reload_dropping_a_peer_a_runtime_route_uses(node, start_daemon):
+    """A config peer taken out of the file while a route added at run time still sends to
+    it: the reload is refused naming that route and what to do, and the config in force
+    stays; a start refuses such a file the same way. With the route deleted first the
+    file is taken."""
+    assert node.admin.post("/api/routes", {"prefix": "+4477", "peer": "cfgpeer"})[0] == 201
+    other = Peer("other", owns=["+31"])
+    text = config_text(node.data, node.port, node.admin_port, [other], [])
+    write_config(node.conf, text)
+    why = ('peers and routes: the route prefix "+4477", added at run time, names peer '
+           '"cfgpeer", which is no longer defined: define it again, or delete the route '
+           'first (console, interlinkctl)')
+    status, _, r = node.admin.post("/api/reload")
+    assert (status, r["error"]) == (400, "config"), r
+    assert r["reason"] == f"{node.conf}: {why}", r
+    assert "cfgpeer" in [p["name"] for p in node.admin.get("/api/peers")[2]]
+    failed = [x for x in node.daemon.log_text().splitlines() if "msg=config_reload_failed" in x]
+    assert len(failed) == 1 and why.replace('"', '\\"') in failed[0], failed
+    assert failed[0].endswith(" kept=old user=admin"), failed
+    # a start with that file
+    assert node.daemon.stop() == 0
+    d = start_daemon(text, name="dropped.conf", ready=False)
+    assert d.proc.wait(15) != 0
+    assert f"interlinkd: {d.conf}: {why}\n" in d.log_text(), d.log_text()
+    # the peer back, the route deleted, then the file without the peer
+    d = start_daemon(node.text, name="again.conf", base_url=node.daemon.base_url)
+    admin = admin_session(node.url, d)
+    assert admin.delete("/api/routes/p:+4477")[0] == 204
+    write_config(d.conf, text)
+    status, _, r = admin.post("/api/reload")
+    assert status == 200, r
+    names = [p["name"] for p in admin.get("/api/peers")[2]]
+    assert "cfgpeer" not in names and "other" in names, names
 
 
 def test_reloads_too_fast_are_refused_not_fatal(node):

@@ -691,7 +691,7 @@ static void test_snapshot(void **state)
 	t0 = routing_acquire(r);
 	assert_null(route_table_peer_at(t0, 0)); /* starts empty */
 	assert_null(route_of(t0, "+8210"));
-	assert_int_equal(routing_load(r, &a, 1, &ra, 1), 0);
+	assert_int_equal(routing_load(r, &a, 1, &ra, 1, NULL, 0), 0);
 	t1 = routing_acquire(r);
 	assert_string_equal(route_of(t1, "+8210"), "a");
 	n = route_table_new();
@@ -722,13 +722,13 @@ static void test_memory_changes(void **state)
 	const struct route_table *t;
 
 	(void)state;
-	assert_int_equal(routing_load(r, &cfg, 1, &rc, 1), 0);
+	assert_int_equal(routing_load(r, &cfg, 1, &rc, 1, NULL, 0), 0);
 	assert_int_equal(routing_put_peer(r, &a), 0);
 	assert_int_equal(routing_put_route(r, &ra), 0);
 	bad.token_sha256 = "nope";
 	assert_int_equal(routing_put_peer(r, &bad), -ROUTE_EINVAL);
 	assert_int_equal(routing_set_suspended(r, "cfg", true), 0);
-	assert_int_equal(routing_load(r, &cfg, 1, &rc, 1), 0);
+	assert_int_equal(routing_load(r, &cfg, 1, &rc, 1, NULL, 0), 0);
 	t = routing_acquire(r);
 	assert_string_equal(route_of(t, "+821012"), "a");
 	assert_string_equal(route_of(t, "+1555"), "cfg");
@@ -858,7 +858,7 @@ static void test_store_roundtrip(void **state)
 	const struct route_table *t;
 
 	b.kind = ROUTE_PEER_RELAY;
-	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0), 0);
+	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0, NULL, 0), 0);
 	assert_int_equal(routing_put_peer(f->r, &a), 0);
 	assert_int_equal(routing_put_peer(f->r, &b), 0);
 	for (size_t i = 0; i < N_OF(routes); i++)
@@ -869,7 +869,7 @@ static void test_store_roundtrip(void **state)
 	t = routing_acquire(f->r);
 	assert_null(route_table_peer(t, "kakao")); /* nothing until loaded */
 	routing_release(t);
-	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0), 0);
+	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0, NULL, 0), 0);
 	t = routing_acquire(f->r);
 	assert_same_peer(route_table_peer(t, "kakao"), &a);
 	assert_same_peer(route_table_peer(t, "line"), &b);
@@ -888,7 +888,7 @@ static void test_store_roundtrip(void **state)
 	assert_int_equal(routing_del_route(f->r, ROUTE_MATCH_DEFAULT, NULL), 0);
 	assert_int_equal(routing_del_route(f->r, ROUTE_MATCH_DEFAULT, NULL), -ROUTE_ENOTFOUND);
 	store_restart(f);
-	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0), 0);
+	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0, NULL, 0), 0);
 	t = routing_acquire(f->r);
 	assert_same_peer(route_table_peer(t, "kakao"), &a);
 	assert_string_equal(route_of(t, "+821012345678"), "line");
@@ -906,7 +906,7 @@ static void test_store_config_wins(void **state)
 	struct route_peer cfg_peers[2];
 	const struct route_table *t;
 
-	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0), 0);
+	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0, NULL, 0), 0);
 	assert_int_equal(routing_put_peer(f->r, &stored), 0);
 	assert_int_equal(routing_put_peer(f->r, &other), 0);
 	assert_int_equal(routing_put_route(f->r, &rs), 0);
@@ -914,7 +914,7 @@ static void test_store_config_wins(void **state)
 	held.suspended = true; /* the config file suspends it */
 	cfg_peers[0] = cfg;
 	cfg_peers[1] = held;
-	assert_int_equal(routing_load(f->r, cfg_peers, 2, cfg_routes, 2), 0);
+	assert_int_equal(routing_load(f->r, cfg_peers, 2, cfg_routes, 2, NULL, 0), 0);
 	t = routing_acquire(f->r);
 	assert_same_peer(route_table_peer(t, "kakao"), &cfg);
 	assert_true(route_table_peer(t, "kakao")->read_only);
@@ -929,7 +929,7 @@ static void test_store_config_wins(void **state)
 	/* the emergency brake on a config peer persists apart from its definition */
 	assert_int_equal(routing_set_suspended(f->r, "kakao", true), 0);
 	store_restart(f);
-	assert_int_equal(routing_load(f->r, cfg_peers, 2, cfg_routes, 2), 0);
+	assert_int_equal(routing_load(f->r, cfg_peers, 2, cfg_routes, 2, NULL, 0), 0);
 	t = routing_acquire(f->r);
 	assert_true(route_table_peer(t, "kakao")->suspended);
 	assert_true(route_table_peer(t, "kakao")->read_only);
@@ -937,16 +937,32 @@ static void test_store_config_wins(void **state)
 	routing_release(t);
 	assert_int_equal(routing_set_suspended(f->r, "kakao", false), 0);
 	store_restart(f);
-	assert_int_equal(routing_load(f->r, cfg_peers, 2, cfg_routes, 2), 0);
+	assert_int_equal(routing_load(f->r, cfg_peers, 2, cfg_routes, 2, NULL, 0), 0);
 	t = routing_acquire(f->r);
 	assert_false(route_table_peer(t, "kakao")->suspended);
 	routing_release(t);
 	/* without the config entry the stored one is back */
-	assert_int_equal(routing_load(f->r, &held, 1, cfg_routes + 1, 1), 0);
+	assert_int_equal(routing_load(f->r, &held, 1, cfg_routes + 1, 1, NULL, 0), 0);
 	t = routing_acquire(f->r);
 	assert_same_peer(route_table_peer(t, "kakao"), &stored);
 	assert_string_equal(route_of(t, "+821012"), "other");
 	routing_release(t);
+	/* a run-time route to a config peer that the file then drops: the load names it */
+	char err[320] = "x";
+	struct route_entry rh = prefix_route("+44", "held");
+	assert_int_equal(routing_put_route(f->r, &rh), 0);
+	store_restart(f);
+	assert_int_equal(routing_load(f->r, &cfg, 1, cfg_routes, 1, err, sizeof(err)),
+			 -ROUTE_ENOPEER);
+	assert_string_equal(err, "the route prefix \"+44\", added at run time, names peer "
+				 "\"held\", which is no longer defined: define it again, or delete "
+				 "the route first (console, interlinkctl)");
+	t = routing_acquire(f->r);
+	assert_null(route_table_peer_at(t, 0)); /* nothing published */
+	routing_release(t);
+	assert_int_equal(routing_load(f->r, &held, 1, NULL, 0, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(routing_load(f->r, &cfg, 1, cfg_routes, 1, err, 0), -ROUTE_ENOPEER);
 }
 
 static void test_store_del_peer(void **state)
@@ -956,7 +972,7 @@ static void test_store_del_peer(void **state)
 	struct route_entry ra = domain_route("*.a.example", "a");
 	const struct route_table *t;
 
-	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0), 0);
+	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0, NULL, 0), 0);
 	assert_int_equal(routing_put_route(f->r, &ra), -ROUTE_ENOPEER);
 	assert_int_equal(routing_put_peer(f->r, &a), 0);
 	assert_int_equal(routing_put_route(f->r, &ra), 0);
@@ -969,7 +985,7 @@ static void test_store_del_peer(void **state)
 	assert_int_equal(routing_del_route(f->r, ROUTE_MATCH_DOMAIN, "*.a.example"), 0);
 	assert_int_equal(routing_del_peer(f->r, "a"), 0);
 	store_restart(f);
-	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0), 0);
+	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0, NULL, 0), 0);
 	t = routing_acquire(f->r);
 	assert_null(route_table_peer_at(t, 0));
 	assert_null(route_table_route_at(t, 0));
@@ -1012,7 +1028,7 @@ static void test_store_corrupt(void **state)
 		NCASES
 	};
 
-	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0), 0);
+	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0, NULL, 0), 0);
 	assert_int_equal(routing_put_peer(f->r, &a), 0);
 	assert_int_equal(routing_put_route(f->r, &ra), 0);
 	assert_int_equal(queue_kv_get(f->q, "peers", "a", 1, (void **)&pv, &plen), 0);
@@ -1070,9 +1086,13 @@ static void test_store_corrupt(void **state)
 		}
 		kv_put(f->q, table, key, buf, len);
 		store_restart(f);
-		if (routing_load(f->r, NULL, 0, NULL, 0) != -ROUTE_ESTORE)
+		if (routing_load(f->r, NULL, 0, NULL, 0, NULL, 0) != -ROUTE_ESTORE)
 			print_error("corruption case %d loaded\n", c);
-		assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0), -ROUTE_ESTORE);
+		char err[320];
+		assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0, err, sizeof(err)),
+				 -ROUTE_ESTORE);
+		assert_non_null(strstr(err, " in the store: a record this interlinkd does not read"));
+		assert_non_null(strstr(err, c == OVERLAY ? "suspended:a" : key));
 		t = routing_acquire(f->r);
 		assert_null(route_table_peer_at(t, 0)); /* nothing published */
 		routing_release(t);
@@ -1085,7 +1105,7 @@ static void test_store_corrupt(void **state)
 			    (struct queue_op_kv){.table = table, .key = key, .klen = strlen(key)};
 			assert_int_equal(queue_exec(f->q, &op), 0);
 		}
-		assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0), 0);
+		assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0, NULL, 0), 0);
 	}
 	free(pv);
 	free(rv);
@@ -1101,7 +1121,7 @@ static void test_store_mutations(void **state)
 	size_t plen;
 	unsigned seed = 12345;
 
-	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0), 0);
+	assert_int_equal(routing_load(f->r, NULL, 0, NULL, 0, NULL, 0), 0);
 	assert_int_equal(routing_put_peer(f->r, &a), 0);
 	assert_int_equal(queue_kv_get(f->q, "peers", "a", 1, (void **)&pv, &plen), 0);
 	assert_true(plen < sizeof(buf));
@@ -1116,7 +1136,7 @@ static void test_store_mutations(void **state)
 		else
 			buf[(seed >> 8) % plen] ^= (unsigned char)(1u << ((seed >> 4) % 8));
 		kv_put(f->q, "peers", "a", buf, len);
-		rc = routing_load(f->r, NULL, 0, NULL, 0);
+		rc = routing_load(f->r, NULL, 0, NULL, 0, NULL, 0);
 		if (rc != 0 && rc != -ROUTE_ESTORE)
 			print_error("mutation %d: %d\n", i, rc);
 		assert_true(rc == 0 || rc == -ROUTE_ESTORE);
