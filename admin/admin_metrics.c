@@ -270,7 +270,7 @@ static void node_figures(struct text *t, struct admin *a)
 	       "1 while the store is full and submissions get 507, else 0.");
 	sample(t, "interlink_store_full", NULL, NULL, st.full ? "1" : "0");
 	family(t, "interlink_store_errors_total", "counter",
-	       "Store operations failed by a write error that is not a full store (a failing disk).");
+	       "Store operations failed by a write error, not for room (a failing disk).");
 	u64(num, sizeof(num), st.errors);
 	sample(t, "interlink_store_errors_total", NULL, NULL, num);
 	family(t, "interlink_store_failing", "gauge",

@@ -461,8 +461,8 @@ static int scan_peer(const void *key, size_t klen, const void *val, size_t vlen,
 		l->rc = stored_rc(route_table_add_peer(l->t, &pr.p));
 	if (l->rc != 0) {
 		char what[ROUTE_NAME_MAX + 16];
-		int n = snprintf(what, sizeof(what), "peer \"%.*s\"",
-				 (int)(klen > ROUTE_NAME_MAX ? ROUTE_NAME_MAX : klen), (const char *)key);
+		int shown = (int)(klen > ROUTE_NAME_MAX ? ROUTE_NAME_MAX : klen);
+		int n = snprintf(what, sizeof(what), "peer \"%.*s\"", shown, (const char *)key);
 		load_error(l, what, (size_t)n);
 	}
 	rs_peer_rec_free(&pr);
