@@ -332,10 +332,12 @@ struct queue_store_stat {
 	uint64_t commits;      /* write transactions committed since open */
 	uint64_t ops;          /* operations applied since open */
 	bool full;             /* the last insert refused for space still would not fit */
-	/* Write errors that are not a full store (-QUEUE_EIO, -QUEUE_ECORRUPT: a failing
-	 * disk, a damaged file), counted since open: */
-	uint64_t errors;       /* operations failed by one */
-	int last_error;        /* the last one's errno or LMDB code (queue_error_text), 0: none */
+	/* Store errors since open: writes failed for a reason other than room (-QUEUE_EIO,
+	 * -QUEUE_ECORRUPT: a failing disk, a damaged file), and records the writer met that
+	 * failed validation (the operation on one fails; a lease drops its timer): */
+	uint64_t errors;       /* operations failed, and records met, each time */
+	int last_error;        /* the last one's errno, LMDB code or -QUEUE_ECORRUPT (named by
+				* queue_error_text); 0: none */
 	bool failing;          /* the last write transaction failed with one; cleared by the
 				* next that commits a change */
 };
@@ -343,7 +345,8 @@ struct queue_store_stat {
 /* Store size and writer figures; cheap (no transaction). */
 void queue_store_stat(struct queue *q, struct queue_store_stat *out);
 
-/* A static text for queue_store_stat's last_error ("Input/output error", "MDB_PANIC: ..."). */
+/* A static text for queue_store_stat's last_error ("Input/output error", "MDB_PANIC: ...",
+ * "stored record is corrupt"). */
 const char *queue_error_text(int code);
 
 /* ---------------------------------------------------------------- tables

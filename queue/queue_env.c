@@ -84,6 +84,12 @@ int q_mdb_error(int mdb_rc)
 	}
 }
 
+void q_note_error(struct queue *q, int code)
+{
+	atomic_fetch_add(&q->errors, 1);
+	atomic_store(&q->last_error, code);
+}
+
 /* Pages on the free list, counted in a read snapshot (mdb_stat -f does the same). */
 static uint64_t free_pages(MDB_txn *txn)
 {
@@ -533,7 +539,9 @@ void queue_store_stat(struct queue *q, struct queue_store_stat *out)
 
 const char *queue_error_text(int code)
 {
-	return code ? mdb_strerror(code) : "none";
+	if (code == 0)
+		return "none";
+	return code < 0 && code > -QUEUE_EMAX_ ? queue_strerror(code) : mdb_strerror(code);
 }
 
 /* --------------------------------------------------------------- tables */

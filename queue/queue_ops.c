@@ -68,7 +68,9 @@ static int load_status(struct queue *q, MDB_txn *txn, const struct queue_rid *ri
 		return -QUEUE_ENOTFOUND;
 	if (rc != 0)
 		return rc;
-	return q_status_decode(v.mv_data, v.mv_size, rid, st);
+	if ((rc = q_status_decode(v.mv_data, v.mv_size, rid, st)) == -QUEUE_ECORRUPT)
+		q_note_error(q, rc); /* the operator hears of it (queue_store_stat) */
+	return rc;
 }
 
 static int store_status(struct queue *q, MDB_txn *txn, const struct queue_status *st,

@@ -94,6 +94,9 @@ struct queue {
 /* queue_env.c */
 int64_t q_now_ms(void);
 int q_mdb_error(int mdb_rc);
+/* Counts a store error for the operator (queue_store_stat): code is an errno, an LMDB
+ * code, or -QUEUE_ECORRUPT for a record that failed validation. */
+void q_note_error(struct queue *q, int code);
 int q_grow(struct queue *q);
 void q_update_used(struct queue *q, bool measure_disk);
 int q_read_begin(struct queue *q, MDB_txn **txn);

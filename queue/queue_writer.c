@@ -132,10 +132,8 @@ static void fail_op(struct queue *q, struct queue_op *op, int mdb_rc)
 {
 	q_reset_results(op);
 	op->rc = q_mdb_error(mdb_rc);
-	if (store_error(op->rc)) {
-		atomic_fetch_add(&q->errors, 1);
-		atomic_store(&q->last_error, mdb_rc);
-	}
+	if (store_error(op->rc))
+		q_note_error(q, mdb_rc);
 }
 
 /*

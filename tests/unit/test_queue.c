@@ -1633,6 +1633,14 @@ static void test_corrupt_status(void **state)
 	assert_int_equal(finalise(f->q, a, T0, QUEUE_FAILED), -QUEUE_ECORRUPT);
 	struct queue_rid c = add(f->q, "c", "p", QUEUE_PUSH, T0, T0);
 	expect_st(f->q, c, QUEUE_QUEUED, 0, T0);
+	/* the writer met it twice (the lease, the change): the operator is told, and the
+	 * store is not failing */
+	struct queue_store_stat ss;
+	queue_store_stat(f->q, &ss);
+	assert_int_equal(ss.errors, 2);
+	assert_int_equal(ss.last_error, -QUEUE_ECORRUPT);
+	assert_string_equal(queue_error_text(ss.last_error), "stored record is corrupt");
+	assert_false(ss.failing);
 }
 
 /* --------------------------------------------------------------- tables */
