@@ -93,6 +93,17 @@ static void u64(char *buf, size_t size, uint64_t v)
 	snprintf(buf, size, "%llu", (unsigned long long)v);
 }
 
+/* A family with one sample and no labels. */
+static void single(struct text *t, const char *name, const char *type, const char *help,
+		   uint64_t v)
+{
+	char num[32];
+
+	family(t, name, type, help);
+	u64(num, sizeof(num), v);
+	sample(t, name, NULL, NULL, num);
+}
+
 /* ---------------------------------------------------------------- counters */
 
 static int by_name(const void *a, const void *b)
@@ -243,10 +254,11 @@ static void restart_figures(struct text *t, struct admin *a)
 		snprintf(num, sizeof(num), "%lld", (long long)st.admin_cert_end_s);
 		sample(t, "interlink_tls_cert_expiry_timestamp_seconds", "listener", "admin", num);
 	}
-	family(t, "interlink_restart_needed", "gauge",
-	       "1 when the last reload held what only a restart applies: a listener or its TLS "
-	       "files' contents (a renewed certificate), data-dir, node-id.");
-	sample(t, "interlink_restart_needed", NULL, NULL, st.restart_needed ? "1" : "0");
+	single(t, "interlink_restart_needed", "gauge",
+	       "1 when the last reload held what only a restart applies: a listener's address, "
+	       "port, TLS on or off, client-ca set or removed, connection limits; data-dir, "
+	       "node-id.",
+	       st.restart_needed);
 }
 
 static void node_figures(struct text *t, struct admin *a)
@@ -256,34 +268,26 @@ static void node_figures(struct text *t, struct admin *a)
 	char num[32];
 
 	queue_store_stat(relay_node_queue(a->node), &st);
-	family(t, "interlink_store_used_bytes", "gauge", "Bytes of the store's pages in use.");
-	u64(num, sizeof(num), st.used_bytes);
-	sample(t, "interlink_store_used_bytes", NULL, NULL, num);
-	family(t, "interlink_store_map_bytes", "gauge", "The store's current map size in bytes.");
-	u64(num, sizeof(num), st.map_bytes);
-	sample(t, "interlink_store_map_bytes", NULL, NULL, num);
-	family(t, "interlink_store_max_bytes", "gauge",
-	       "The size the store may grow to in bytes (the map's limit, or the disk's).");
-	u64(num, sizeof(num), st.max_bytes);
-	sample(t, "interlink_store_max_bytes", NULL, NULL, num);
-	family(t, "interlink_store_full", "gauge",
-	       "1 while the store is full and submissions get 507, else 0.");
-	sample(t, "interlink_store_full", NULL, NULL, st.full ? "1" : "0");
-	family(t, "interlink_store_errors_total", "counter",
-	       "Store operations failed by a write error, not for room (a failing disk).");
-	u64(num, sizeof(num), st.errors);
-	sample(t, "interlink_store_errors_total", NULL, NULL, num);
-	family(t, "interlink_store_failing", "gauge",
-	       "1 while the store's last write failed with such an error, else 0.");
-	sample(t, "interlink_store_failing", NULL, NULL, st.failing ? "1" : "0");
-	family(t, "interlink_store_commits_total", "counter",
-	       "Write transactions the store committed (group commits).");
-	u64(num, sizeof(num), st.commits);
-	sample(t, "interlink_store_commits_total", NULL, NULL, num);
-	family(t, "interlink_store_operations_total", "counter",
-	       "Operations (inserts, leases, changes, key-value writes) those commits held.");
-	u64(num, sizeof(num), st.ops);
-	sample(t, "interlink_store_operations_total", NULL, NULL, num);
+	single(t, "interlink_store_used_bytes", "gauge", "Bytes of the store's pages in use.",
+	       st.used_bytes);
+	single(t, "interlink_store_map_bytes", "gauge", "The store's current map size in bytes.",
+	       st.map_bytes);
+	single(t, "interlink_store_max_bytes", "gauge",
+	       "The size the store may grow to in bytes (the map's limit, or the disk's).",
+	       st.max_bytes);
+	single(t, "interlink_store_full", "gauge",
+	       "1 while the store is full and submissions get 507, else 0.", st.full);
+	single(t, "interlink_store_errors_total", "counter",
+	       "Store errors: operations a write error failed, not for room (a failing disk), "
+	       "and corrupt records met.",
+	       st.errors);
+	single(t, "interlink_store_failing", "gauge",
+	       "1 while the store's last write failed with such an error, else 0.", st.failing);
+	single(t, "interlink_store_commits_total", "counter",
+	       "Write transactions the store committed (group commits).", st.commits);
+	single(t, "interlink_store_operations_total", "counter",
+	       "Operations (inserts, leases, changes, key-value writes) those commits held.",
+	       st.ops);
 	relay_node_counters(a->node, &c);
 	family(t, "interlink_uptime_seconds", "gauge", "Seconds since the node started.");
 	snprintf(num, sizeof(num), "%.3f", (double)(relay_now_ms() - c.started_ms) / 1000.0);
