@@ -61,10 +61,18 @@ def event(text):
     say(f"    {time.monotonic() - START:5.1f}s  {text}")
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A free loopback port, never one given before (two binds in a row may get the same)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 def http_call(method, url, body=None, token=None, headers=None, opener=OPENER, timeout=10):

@@ -40,12 +40,18 @@ async function step(name, fn) {
 
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
+/* A free loopback port, never one given before: two binds in a row may get the same one,
+ * and a config with both listeners on one port is refused. */
+const portsGiven = new Set();
+async function freePort() {
+  for (;;) {
+    const p = await new Promise((resolve, reject) => {
+      const s = net.createServer();
+      s.on('error', reject);
+      s.listen(0, '127.0.0.1', () => { const port = s.address().port; s.close(() => resolve(port)); });
+    });
+    if (!portsGiven.has(p)) { portsGiven.add(p); return p; }
+  }
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -23,10 +23,20 @@ BINARY = os.environ.get("INTERLINKD", os.path.join(ROOT, "build", "interlinkd"))
 CTL = os.environ.get("INTERLINKCTL", os.path.join(ROOT, "build", "interlinkctl"))
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port no one listens on, and never one this process was given before:
+    the kernel may hand the same free port to two binds in a row, and a config with the
+    carrier and admin listeners on one port is refused."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 def write_config(path, body):
